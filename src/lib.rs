@@ -1,0 +1,10 @@
+//! modelseal: sign, attest and admit AI model artifacts (CNCF ModelPacks) as OCI artifacts.
+//!
+//! The library follows one line: a [`reference::Reference`] is resolved in a [`oci::Store`] to
+//! a manifest digest; a [`modelpack`] is read and validated before any of its metadata is
+//! trusted; [`keys`] sign and verify. The command-line program is a thin layer over it.
+
+pub mod keys;
+pub mod modelpack;
+pub mod oci;
+pub mod reference;

@@ -1,0 +1,49 @@
+//! The OCI data model and the [`Store`] trait that every place artifacts live implements.
+
+mod digest;
+pub mod layout;
+mod manifest;
+mod store;
+mod verified;
+
+pub use digest::{Algorithm, Digest, DigestError, Hasher};
+pub use layout::LayoutStore;
+pub use manifest::*;
+pub use store::{ManifestPush, Store, StoreError, fetch_blob};
+pub use verified::VerifiedReader;
+
+use crate::reference::{Location, Reference};
+
+/// How a command means to use the store a reference names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Only read: the store must exist.
+    Read,
+    /// Write: a missing local layout is created.
+    Write,
+}
+
+/// Opens the store a reference points at.
+pub fn open_store(reference: &Reference, access: Access) -> Result<Box<dyn Store>, StoreError> {
+    match &reference.location {
+        Location::Layout(path) => Ok(Box::new(match access {
+            Access::Read => LayoutStore::open(path)?,
+            Access::Write => LayoutStore::open_or_create(path)?,
+        })),
+        Location::Registry { host, .. } => Err(StoreError::Unsupported(format!(
+            "this build of modelseal cannot reach registry {host} yet; copy the artifact into a local layout (`oci:DIR`) with skopeo or oras"
+        ))),
+    }
+}
+
+/// Size limits on everything read from a store. A store never reads more than these.
+pub mod limits {
+    /// The largest manifest or index accepted, the distribution spec's suggested limit.
+    pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+    /// The largest config blob accepted.
+    pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+    /// The largest `index.json` of an image layout accepted (about 100 000 entries).
+    pub const MAX_LAYOUT_INDEX_BYTES: u64 = 32 << 20;
+    /// The largest `oci-layout` marker file accepted.
+    pub const MAX_LAYOUT_MARKER_BYTES: u64 = 4 << 10;
+}

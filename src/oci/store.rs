@@ -1,0 +1,163 @@
+//! The `Store` trait: what the rest of modelseal asks of a place where artifacts live, be it an
+//! OCI image layout directory or a registry repository.
+
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+use super::digest::Digest;
+use super::manifest::Descriptor;
+use crate::reference::Target;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0} is not an OCI image layout: {1}")]
+    NotALayout(PathBuf, String),
+    #[error("tag {tag:?} not found in {location}")]
+    TagNotFound { tag: String, location: String },
+    #[error("tag {tag:?} names {count} different manifests in {location}; pin the artifact by digest")]
+    AmbiguousTag {
+        tag: String,
+        count: usize,
+        location: String,
+    },
+    #[error("{what} not found in {location}")]
+    NotFound { what: String, location: String },
+    #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge { what: String, size: u64, limit: u64 },
+    #[error("{what} does not match its digest {expected}: its content hashes to {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: String,
+    },
+    #[error("{what} should be {expected} bytes but is {actual}")]
+    SizeMismatch {
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{what} is not valid: {reason}")]
+    Invalid { what: String, reason: String },
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl StoreError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> StoreError {
+        // A verifying reader reports content failures through io::Error; keep them visible.
+        match source.get_ref().and_then(|e| e.downcast_ref::<StoreError>()) {
+            Some(StoreError::DigestMismatch {
+                what,
+                expected,
+                actual,
+            }) => StoreError::DigestMismatch {
+                what: what.clone(),
+                expected: expected.clone(),
+                actual: actual.clone(),
+            },
+            Some(StoreError::SizeMismatch {
+                what,
+                expected,
+                actual,
+            }) => StoreError::SizeMismatch {
+                what: what.clone(),
+                expected: *expected,
+                actual: *actual,
+            },
+            _ => StoreError::Io {
+                path: path.into(),
+                source,
+            },
+        }
+    }
+
+    /// Whether the store's content failed a check (wrong digest, wrong size, too large, not
+    /// parseable), as opposed to the store being unreachable or the request being wrong.
+    pub fn is_integrity_failure(&self) -> bool {
+        matches!(
+            self,
+            StoreError::DigestMismatch { .. }
+                | StoreError::SizeMismatch { .. }
+                | StoreError::TooLarge { .. }
+                | StoreError::Invalid { .. }
+        )
+    }
+}
+
+/// A manifest to store, as the exact bytes that will be addressed by their digest.
+pub struct ManifestPush<'a> {
+    pub bytes: &'a [u8],
+    pub media_type: &'a str,
+    /// Recorded in the index entry where the store keeps one, so listings can filter on it.
+    pub artifact_type: Option<&'a str>,
+    pub tag: Option<&'a str>,
+}
+
+/// A place where OCI artifacts live. Every read is checked against its digest and bounded in
+/// size; every write is atomic.
+pub trait Store: Send + Sync {
+    /// Where the store is, for messages.
+    fn location(&self) -> String;
+
+    /// The descriptor of the manifest a target names. A digest target is checked to exist.
+    fn resolve(&self, target: &Target) -> Result<Descriptor, StoreError>;
+
+    /// The exact bytes of a manifest or index, checked against the descriptor and bounded by
+    /// [`super::limits::MAX_MANIFEST_BYTES`].
+    fn fetch_manifest(&self, descriptor: &Descriptor) -> Result<Vec<u8>, StoreError>;
+
+    /// Stores a manifest (its blobs must be stored first) and optionally tags it.
+    fn push_manifest(&self, manifest: ManifestPush<'_>) -> Result<Descriptor, StoreError>;
+
+    /// Streams a blob in, returning its digest and size. With `expected`, content that hashes
+    /// to anything else is rejected and nothing is stored.
+    fn push_blob(
+        &self,
+        reader: &mut dyn Read,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, u64), StoreError>;
+
+    /// Streams a blob out; the reader fails unless the content matches the descriptor.
+    fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send>, StoreError>;
+
+    /// The manifests whose `subject` is `subject`, optionally only those of one artifact type.
+    fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, StoreError>;
+
+    /// The tags in the store, sorted.
+    fn tags(&self) -> Result<Vec<String>, StoreError>;
+}
+
+/// Reads a whole small blob (a config, a signature), refusing descriptors over `limit` before
+/// reading anything.
+pub fn fetch_blob(
+    store: &dyn Store,
+    descriptor: &Descriptor,
+    limit: u64,
+) -> Result<Vec<u8>, StoreError> {
+    let what = format!("blob {}", descriptor.digest);
+    if descriptor.size > limit {
+        return Err(StoreError::TooLarge {
+            what,
+            size: descriptor.size,
+            limit,
+        });
+    }
+    // The store's reader verifies digest and size; `take` only guards the allocation.
+    let mut bytes = Vec::new();
+    store
+        .open_blob(descriptor)?
+        .take(descriptor.size.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| StoreError::io(what, e))?;
+    Ok(bytes)
+}
