@@ -1,1 +1,8 @@
-fn main() {}
+//! The `modelseal` command: parse the command line, run one command, map the outcome to an
+//! exit status (0 verified or done, 1 rejected, 2 usage or operational error).
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -241,6 +241,17 @@ pub fn pack(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Packed, PackError> {
     let files = plan(dir, options)?;
+    pack_files(files, store, tag, options, progress)
+}
+
+/// Packs files that [`plan`] found. Files that changed since they were planned are refused.
+pub fn pack_files(
+    files: Vec<PlannedFile>,
+    store: &dyn Store,
+    tag: &str,
+    options: &PackOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Packed, PackError> {
     let layer_digests = store_files(&files, store, options.threads, progress)?;
     let mut layers = Vec::with_capacity(files.len());
     for (file, (digest, size)) in files.into_iter().zip(layer_digests) {

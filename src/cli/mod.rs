@@ -1,0 +1,78 @@
+//! Command-line definitions and the only place that prints.
+
+mod inspect;
+mod keys;
+mod output;
+mod pack;
+mod password;
+mod quickstart;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use modelseal::modelpack::ModelPackError;
+use modelseal::oci::StoreError;
+
+#[derive(Parser)]
+#[command(
+    name = "modelseal",
+    version,
+    about = "Sign, attest and admit AI models packaged as OCI artifacts (CNCF ModelPack)",
+    long_about = None,
+    after_help = "References: `oci:DIR[:TAG|@DIGEST]` is a local OCI image layout directory; \
+                  `HOST[:PORT]/REPOSITORY[:TAG|@DIGEST]` is a registry.\n\
+                  Exit status: 0 done or verified, 1 rejected, 2 usage or operational error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Pack a sample model into a fresh layout and inspect it: the main job, end to end.
+    Quickstart(quickstart::Args),
+    /// Build a ModelPack from a directory: one raw layer per file.
+    Pack(Box<pack::Args>),
+    /// Show a ModelPack's manifest, config and layers after validating them.
+    Inspect(inspect::Args),
+    /// Write a new key pair: P.key (cosign's encrypted format, mode 0600) and P.pub.
+    GenerateKeyPair(keys::GenerateArgs),
+    /// Print the public key of a private key file.
+    PublicKey(keys::PublicKeyArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Quickstart(args) => quickstart::run(args),
+        Command::Pack(args) => pack::run(*args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::GenerateKeyPair(args) => keys::generate(args),
+        Command::PublicKey(args) => keys::public_key(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            if is_rejection(&error) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::from(2)
+            }
+        }
+    }
+}
+
+/// Whether an error means the artifact failed a check (exit 1) rather than the command
+/// failing to run (exit 2).
+fn is_rejection(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<ModelPackError>()
+            .is_some_and(ModelPackError::is_rejection)
+            || cause
+                .downcast_ref::<StoreError>()
+                .is_some_and(StoreError::is_integrity_failure)
+    })
+}
