@@ -75,22 +75,15 @@ impl LayoutStore {
         let store = LayoutStore {
             root: root.to_path_buf(),
         };
+        // Checked before the lock file is created, so that a foreign directory is left untouched.
+        store.refuse_foreign_directory()?;
         let _lock = store.lock()?;
         if root.join(MARKER_FILE).exists() {
             // Another process created it while we waited for the lock.
             drop(_lock);
             return LayoutStore::open(root);
         }
-        let foreign = fs::read_dir(root)
-            .map_err(|e| StoreError::io(root, e))?
-            .filter_map(Result::ok)
-            .any(|entry| entry.file_name() != LOCK_FILE);
-        if foreign {
-            return Err(StoreError::NotALayout(
-                root.into(),
-                "the directory is not empty and has no `oci-layout` file; give an empty or new directory".into(),
-            ));
-        }
+        store.refuse_foreign_directory()?;
         let blobs = root.join("blobs").join(Algorithm::Sha256.name());
         fs::create_dir_all(&blobs).map_err(|e| StoreError::io(&blobs, e))?;
         let index = serde_json::to_vec(&ImageIndex::empty()).map_err(json_bug)?;
@@ -102,6 +95,25 @@ impl LayoutStore {
         // The marker goes last: a layout with a marker always has an index.
         store.write_atomically(MARKER_FILE, &marker)?;
         Ok(store)
+    }
+
+    fn refuse_foreign_directory(&self) -> Result<(), StoreError> {
+        // What a layout being created by another process (or a creation that was cut short)
+        // holds before its marker is written.
+        let own = |name: &str| {
+            [LOCK_FILE, INDEX_FILE, MARKER_FILE, "blobs"].contains(&name) || name.starts_with(".tmp-")
+        };
+        let foreign = fs::read_dir(&self.root)
+            .map_err(|e| StoreError::io(&self.root, e))?
+            .filter_map(Result::ok)
+            .any(|entry| !entry.file_name().to_str().is_some_and(own));
+        if foreign {
+            return Err(StoreError::NotALayout(
+                self.root.clone(),
+                "the directory is not empty and has no `oci-layout` file; give an empty or new directory".into(),
+            ));
+        }
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {

@@ -1,0 +1,122 @@
+//! Helpers shared by the integration tests: the real binary, fresh folders, the sample model,
+//! and snapshots that prove a failed command wrote nothing and lost nothing.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+pub const SAMPLE_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/tiny-model");
+
+pub fn modelseal() -> Command {
+    let mut cmd = Command::cargo_bin("modelseal").expect("binary built");
+    cmd.env_remove("COSIGN_PASSWORD");
+    cmd
+}
+
+/// A fresh folder with a copy of the sample model at `model/`.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ws = Workspace { dir };
+        copy_dir(Path::new(SAMPLE_MODEL), &ws.model());
+        ws
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn model(&self) -> PathBuf {
+        self.path("model")
+    }
+
+    pub fn layout(&self) -> PathBuf {
+        self.path("layout")
+    }
+
+    pub fn layout_ref(&self, tag: &str) -> String {
+        format!("oci:{}:{tag}", self.layout().display())
+    }
+
+    /// Packs the sample model and returns the digest printed on standard output.
+    pub fn pack(&self, tag: &str) -> String {
+        let out = modelseal()
+            .arg("pack")
+            .arg(self.model())
+            .arg(self.layout_ref(tag))
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "pack failed: {}", stderr(&out));
+        let printed = stdout(&out);
+        let digest = printed
+            .trim()
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_string())
+            .expect("pinned reference");
+        assert!(digest.starts_with("sha256:"), "{printed}");
+        digest
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for entry in fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Every file below `root` with its content: equal snapshots mean nothing was written or lost.
+pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    if root.exists() {
+        collect(root, root, &mut files);
+    }
+    files
+}
+
+fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<PathBuf, Vec<u8>>) {
+    for entry in fs::read_dir(dir).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let path = entry.path();
+        let relative = path.strip_prefix(root).expect("prefix").to_path_buf();
+        let kind = entry.file_type().expect("type");
+        if kind.is_dir() {
+            files.insert(relative.join(""), Vec::new());
+            collect(root, &path, files);
+        } else if kind.is_symlink() {
+            files.insert(relative, b"-> symlink".to_vec());
+        } else {
+            files.insert(relative, fs::read(&path).unwrap_or_else(|_| b"(unreadable)".to_vec()));
+        }
+    }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts the exit status and that standard error says `needle`.
+pub fn assert_fails(out: &Output, code: i32, needle: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+}
