@@ -1,3 +1,13 @@
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
 //! modelseal: sign, attest and admit AI model artifacts (CNCF ModelPacks) as OCI artifacts.
 //!
 //! The library follows one line: a [`reference::Reference`] is resolved in a [`oci::Store`] to

@@ -1,3 +1,13 @@
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
 //! The `modelseal` command: parse the command line, run one command, map the outcome to an
 //! exit status (0 verified or done, 1 rejected, 2 usage or operational error).
 

@@ -242,25 +242,25 @@ fn repository_component_ok(component: &str) -> bool {
     let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     let mut rest = component;
     loop {
-        let run = rest.len() - rest.trim_start_matches(alnum).len();
-        if run == 0 {
+        let after_run = rest.trim_start_matches(alnum);
+        if after_run.len() == rest.len() {
             return false;
         }
-        rest = &rest[run..];
-        if rest.is_empty() {
+        if after_run.is_empty() {
             return true;
         }
-        let separator = if rest.starts_with("__") {
-            2
-        } else if rest.starts_with(['.', '_']) {
-            1
+        let after_separator = if let Some(r) = after_run.strip_prefix("__") {
+            r
+        } else if let Some(r) = after_run.strip_prefix(['.', '_']) {
+            r
         } else {
-            rest.len() - rest.trim_start_matches('-').len()
+            let r = after_run.trim_start_matches('-');
+            if r.len() == after_run.len() {
+                return false;
+            }
+            r
         };
-        if separator == 0 {
-            return false;
-        }
-        rest = &rest[separator..];
+        rest = after_separator;
     }
 }
 
@@ -330,18 +330,36 @@ mod tests {
         assert_eq!(err("oci:"), ReferenceError::EmptyLayoutPath);
         assert_eq!(err("oci::v1"), ReferenceError::EmptyLayoutPath);
         assert!(matches!(err("oci:dir:bad tag"), ReferenceError::BadTag(_)));
-        assert!(matches!(err("models/llama:1"), ReferenceError::MissingHost(_)));
+        assert!(matches!(
+            err("models/llama:1"),
+            ReferenceError::MissingHost(_)
+        ));
         assert!(matches!(err("llama"), ReferenceError::MissingHost(_)));
-        assert!(matches!(err("reg.io/Models:1"), ReferenceError::BadRepository(_)));
-        assert!(matches!(err("reg.io/a//b"), ReferenceError::BadRepository(_)));
-        assert!(matches!(err("reg.io/a-:1"), ReferenceError::BadRepository(_)));
+        assert!(matches!(
+            err("reg.io/Models:1"),
+            ReferenceError::BadRepository(_)
+        ));
+        assert!(matches!(
+            err("reg.io/a//b"),
+            ReferenceError::BadRepository(_)
+        ));
+        assert!(matches!(
+            err("reg.io/a-:1"),
+            ReferenceError::BadRepository(_)
+        ));
         assert!(matches!(err("reg.io/a:-x"), ReferenceError::BadTag(_)));
         assert!(matches!(err("reg.io:0/a"), ReferenceError::BadPort(_)));
         assert!(matches!(err("reg.io:99999/a"), ReferenceError::BadPort(_)));
         assert!(matches!(err("reg.io:+80/a"), ReferenceError::BadPort(_)));
         assert!(matches!(err("bad_host.io/a"), ReferenceError::BadHost(_)));
-        assert!(matches!(err("reg.io/a@sha256:xyz"), ReferenceError::BadDigest(_)));
-        assert!(matches!(err("oci:dir@md5:00"), ReferenceError::BadDigest(_)));
+        assert!(matches!(
+            err("reg.io/a@sha256:xyz"),
+            ReferenceError::BadDigest(_)
+        ));
+        assert!(matches!(
+            err("oci:dir@md5:00"),
+            ReferenceError::BadDigest(_)
+        ));
         let long = format!("reg.io/a:{}", "t".repeat(129));
         assert!(matches!(err(&long), ReferenceError::BadTag(_)));
     }

@@ -93,9 +93,15 @@ fn a_config_descriptor_that_does_not_match_the_config_is_rejected() {
 fn a_filepath_that_escapes_the_model_directory_is_rejected() {
     let ws = Workspace::new();
     let digest = ws.pack("v1");
-    for (i, evil) in ["../../etc/cron.d/evil", "/etc/passwd", "a/../../b", "dir\\..\\x", "a\u{0}b"]
-        .iter()
-        .enumerate()
+    for (i, evil) in [
+        "../../etc/cron.d/evil",
+        "/etc/passwd",
+        "a/../../b",
+        "dir\\..\\x",
+        "a\u{0}b",
+    ]
+    .iter()
+    .enumerate()
     {
         let mut manifest = manifest_of(&ws, &digest);
         manifest.layers[0]
@@ -134,11 +140,18 @@ fn file_metadata_declaring_links_devices_or_setuid_is_rejected() {
         let metadata = format!(
             r#"{{"name":"LICENSE","mode":{mode},"uid":0,"gid":0,"size":{size},"mtime":"1970-01-01T00:00:00Z","typeflag":{typeflag}}}"#
         );
-        manifest.layers[0].annotations.as_mut().unwrap().insert(key.into(), metadata);
+        manifest.layers[0]
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(key.into(), metadata);
         let reference = push_crafted(&ws, &manifest, &format!("meta{i}"));
         assert_fails(&inspect(&reference), 1, needle);
     }
 }
+
+/// A change made to a good manifest to break it.
+type Edit = Box<dyn Fn(&mut ImageManifest)>;
 
 #[test]
 fn inconsistent_manifests_are_rejected() {
@@ -146,22 +159,38 @@ fn inconsistent_manifests_are_rejected() {
     let digest = ws.pack("v1");
     let original = manifest_of(&ws, &digest);
     let store = LayoutStore::open(&ws.layout()).unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&mut ImageManifest)>)> = vec![
-        ("two layers claim", Box::new(|m| {
-            let key = "org.cncf.model.filepath";
-            let first = m.layers[0].annotation(key).unwrap().to_string();
-            m.layers[1].annotations.as_mut().unwrap().insert(key.into(), first);
-        })),
-        ("is not a CNCF ModelPack (current specification) layer type", Box::new(|m| {
-            m.layers[0].media_type = "application/vnd.cnai.model.doc.v1.raw".into();
-        })),
-        ("not a ModelPack", Box::new(|m| {
-            m.artifact_type = Some("application/vnd.example".into());
-            m.config.media_type = "application/vnd.example.config".into();
-        })),
-        ("needs a file path", Box::new(|m| {
-            m.layers[0].annotations = None;
-        })),
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "two layers claim",
+            Box::new(|m| {
+                let key = "org.cncf.model.filepath";
+                let first = m.layers[0].annotation(key).unwrap().to_string();
+                m.layers[1]
+                    .annotations
+                    .as_mut()
+                    .unwrap()
+                    .insert(key.into(), first);
+            }),
+        ),
+        (
+            "is not a CNCF ModelPack (current specification) layer type",
+            Box::new(|m| {
+                m.layers[0].media_type = "application/vnd.cnai.model.doc.v1.raw".into();
+            }),
+        ),
+        (
+            "not a ModelPack",
+            Box::new(|m| {
+                m.artifact_type = Some("application/vnd.example".into());
+                m.config.media_type = "application/vnd.example.config".into();
+            }),
+        ),
+        (
+            "needs a file path",
+            Box::new(|m| {
+                m.layers[0].annotations = None;
+            }),
+        ),
         ("no layers", Box::new(|m| m.layers.clear())),
     ];
     for (i, (needle, edit)) in cases.iter().enumerate() {
@@ -194,13 +223,27 @@ fn a_truncated_or_oversized_index_is_reported_and_kept() {
     let before = snapshot(&ws.layout());
     assert_fails(&inspect(&ws.layout_ref("v1")), 1, "index.json is not valid");
     // Writing into a damaged layout is refused rather than starting a fresh index.
-    let out = modelseal().arg("pack").arg(ws.model()).arg(ws.layout_ref("v2")).output().unwrap();
+    let out = modelseal()
+        .arg("pack")
+        .arg(ws.model())
+        .arg(ws.layout_ref("v2"))
+        .output()
+        .unwrap();
     assert_fails(&out, 2, "index.json is not valid");
     let after = snapshot(&ws.layout());
-    assert_eq!(after.get(Path::new("index.json")), before.get(Path::new("index.json")));
     assert_eq!(
-        after.keys().filter(|p| !p.starts_with("blobs")).collect::<Vec<_>>(),
-        before.keys().filter(|p| !p.starts_with("blobs")).collect::<Vec<_>>()
+        after.get(Path::new("index.json")),
+        before.get(Path::new("index.json"))
+    );
+    assert_eq!(
+        after
+            .keys()
+            .filter(|p| !p.starts_with("blobs"))
+            .collect::<Vec<_>>(),
+        before
+            .keys()
+            .filter(|p| !p.starts_with("blobs"))
+            .collect::<Vec<_>>()
     );
     // Oversized: refused before it is read.
     let mut huge = good.clone();

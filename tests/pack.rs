@@ -25,30 +25,60 @@ fn packs_and_inspects_the_sample_model() {
     let json = inspect_json(&ws.layout_ref("v1"));
     assert_eq!(json["digest"], digest);
     assert_eq!(json["family"], "cncf");
-    assert_eq!(json["artifactType"], "application/vnd.cncf.model.manifest.v1+json");
-    assert_eq!(json["config"]["mediaType"], "application/vnd.cncf.model.config.v1+json");
+    assert_eq!(
+        json["artifactType"],
+        "application/vnd.cncf.model.manifest.v1+json"
+    );
+    assert_eq!(
+        json["config"]["mediaType"],
+        "application/vnd.cncf.model.config.v1+json"
+    );
     assert_eq!(json["config"]["content"]["descriptor"]["name"], "model");
     assert_eq!(json["config"]["content"]["config"]["format"], "safetensors");
     let layers = json["layers"].as_array().unwrap();
-    let paths: Vec<&str> = layers.iter().map(|l| l["filepath"].as_str().unwrap()).collect();
+    let paths: Vec<&str> = layers
+        .iter()
+        .map(|l| l["filepath"].as_str().unwrap())
+        .collect();
     assert_eq!(
         paths,
-        ["LICENSE", "README.md", "config.json", "generation_config.json", "model.safetensors", "tokenizer.json"]
+        [
+            "LICENSE",
+            "README.md",
+            "config.json",
+            "generation_config.json",
+            "model.safetensors",
+            "tokenizer.json"
+        ]
     );
     let weights = &layers[4];
-    assert_eq!(weights["mediaType"], "application/vnd.cncf.model.weight.v1.raw");
+    assert_eq!(
+        weights["mediaType"],
+        "application/vnd.cncf.model.weight.v1.raw"
+    );
     let file = fs::read(Path::new(SAMPLE_MODEL).join("model.safetensors")).unwrap();
     assert_eq!(weights["size"], file.len());
     assert_eq!(weights["metadata"]["mtime"], "1970-01-01T00:00:00Z");
     assert_eq!(weights["metadata"]["mode"], 0o644);
-    assert_eq!(layers[2]["mediaType"], "application/vnd.cncf.model.weight.config.v1.raw");
-    assert_eq!(layers[0]["mediaType"], "application/vnd.cncf.model.doc.v1.raw");
+    assert_eq!(
+        layers[2]["mediaType"],
+        "application/vnd.cncf.model.weight.config.v1.raw"
+    );
+    assert_eq!(
+        layers[0]["mediaType"],
+        "application/vnd.cncf.model.doc.v1.raw"
+    );
     // diffIds are the layer digests, in layer order.
-    let diff_ids = json["config"]["content"]["modelfs"]["diffIds"].as_array().unwrap();
+    let diff_ids = json["config"]["content"]["modelfs"]["diffIds"]
+        .as_array()
+        .unwrap();
     let digests: Vec<&Value> = layers.iter().map(|l| &l["digest"]).collect();
     assert_eq!(diff_ids.iter().collect::<Vec<_>>(), digests);
 
-    let text = modelseal().args(["inspect", &ws.layout_ref("v1")]).output().unwrap();
+    let text = modelseal()
+        .args(["inspect", &ws.layout_ref("v1")])
+        .output()
+        .unwrap();
     assert!(text.status.success());
     assert!(stdout(&text).contains("CNCF ModelPack (current specification)"));
     assert!(stdout(&text).contains(&digest));
@@ -61,7 +91,10 @@ fn the_same_directory_packs_to_the_same_digest() {
     // New modification times and another layout do not change the digest.
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
     for entry in fs::read_dir(ws.model()).unwrap() {
-        let file = fs::File::options().write(true).open(entry.unwrap().path()).unwrap();
+        let file = fs::File::options()
+            .write(true)
+            .open(entry.unwrap().path())
+            .unwrap();
         file.set_modified(later).unwrap();
     }
     let other = Workspace::new();
@@ -92,12 +125,42 @@ fn metadata_flags_and_role_overrides_land_in_the_config() {
         .arg(ws.model())
         .arg(ws.layout_ref("v1"))
         .args([
-            "--name", "tiny", "--version", "1.2.0", "--family", "tinyllm", "--architecture",
-            "transformer", "--precision", "float32", "--param-size", "1K", "--quantization",
-            "none", "--license", "Apache-2.0", "--license", "MIT", "--author", "ml@example.org",
-            "--vendor", "Example", "--title", "Tiny", "--description", "A toy",
-            "--source-url", "https://example.org/tiny", "--revision", "abc123", "--doc-url",
-            "https://example.org/doc", "--dataset", "eval/*.json", "--weight", "*.xyz",
+            "--name",
+            "tiny",
+            "--version",
+            "1.2.0",
+            "--family",
+            "tinyllm",
+            "--architecture",
+            "transformer",
+            "--precision",
+            "float32",
+            "--param-size",
+            "1K",
+            "--quantization",
+            "none",
+            "--license",
+            "Apache-2.0",
+            "--license",
+            "MIT",
+            "--author",
+            "ml@example.org",
+            "--vendor",
+            "Example",
+            "--title",
+            "Tiny",
+            "--description",
+            "A toy",
+            "--source-url",
+            "https://example.org/tiny",
+            "--revision",
+            "abc123",
+            "--doc-url",
+            "https://example.org/doc",
+            "--dataset",
+            "eval/*.json",
+            "--weight",
+            "*.xyz",
         ])
         .output()
         .unwrap();
@@ -105,8 +168,14 @@ fn metadata_flags_and_role_overrides_land_in_the_config() {
     let json = inspect_json(&ws.layout_ref("v1"));
     let content = &json["config"]["content"];
     assert_eq!(content["descriptor"]["name"], "tiny");
-    assert_eq!(content["descriptor"]["licenses"], serde_json::json!(["Apache-2.0", "MIT"]));
-    assert_eq!(content["descriptor"]["sourceURL"], "https://example.org/tiny");
+    assert_eq!(
+        content["descriptor"]["licenses"],
+        serde_json::json!(["Apache-2.0", "MIT"])
+    );
+    assert_eq!(
+        content["descriptor"]["sourceURL"],
+        "https://example.org/tiny"
+    );
     assert_eq!(content["config"]["paramSize"], "1K");
     let layers = json["layers"].as_array().unwrap();
     let by_path = |p: &str| layers.iter().find(|l| l["filepath"] == p).unwrap().clone();
@@ -125,7 +194,15 @@ fn the_config_validates_against_the_published_schema() {
         .arg("pack")
         .arg(ws.model())
         .arg(ws.layout_ref("v1"))
-        .args(["--timestamps", "--license", "Apache-2.0", "--precision", "float32", "--param-size", "2K"])
+        .args([
+            "--timestamps",
+            "--license",
+            "Apache-2.0",
+            "--precision",
+            "float32",
+            "--param-size",
+            "2K",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -141,7 +218,10 @@ fn the_config_validates_against_the_published_schema() {
         .build(&schema)
         .unwrap();
     let config = &json["config"]["content"];
-    let errors: Vec<String> = validator.iter_errors(config).map(|e| e.to_string()).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(config)
+        .map(|e| e.to_string())
+        .collect();
     assert!(errors.is_empty(), "{errors:?}");
     // The validator is not vacuous: a config the schema forbids is caught.
     let mut bad = config.clone();
@@ -154,7 +234,12 @@ fn the_config_validates_against_the_published_schema() {
 fn unknown_files_need_a_role() {
     let ws = Workspace::new();
     fs::write(ws.model().join("blob.xyz"), b"?").unwrap();
-    let out = modelseal().arg("pack").arg(ws.model()).arg(ws.layout_ref("v1")).output().unwrap();
+    let out = modelseal()
+        .arg("pack")
+        .arg(ws.model())
+        .arg(ws.layout_ref("v1"))
+        .output()
+        .unwrap();
     assert_fails(&out, 2, "no role is known for blob.xyz");
     assert!(!ws.layout().exists());
     let out = modelseal()
@@ -167,7 +252,13 @@ fn unknown_files_need_a_role() {
     assert!(out.status.success());
     assert!(stderr(&out).contains("marked untested"));
     let json = inspect_json(&ws.layout_ref("v1"));
-    let layer = json["layers"].as_array().unwrap().iter().find(|l| l["filepath"] == "blob.xyz").cloned().unwrap();
+    let layer = json["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["filepath"] == "blob.xyz")
+        .cloned()
+        .unwrap();
     assert_eq!(layer["untested"], true);
     assert_eq!(layer["mediaType"], "application/vnd.cncf.model.code.v1.raw");
 }
@@ -177,7 +268,12 @@ fn a_symlink_pointing_outside_is_refused_and_nothing_is_written() {
     let ws = Workspace::new();
     fs::write(ws.path("outside.bin"), b"secret").unwrap();
     symlink(ws.path("outside.bin"), ws.model().join("leak.safetensors")).unwrap();
-    let out = modelseal().arg("pack").arg(ws.model()).arg(ws.layout_ref("v1")).output().unwrap();
+    let out = modelseal()
+        .arg("pack")
+        .arg(ws.model())
+        .arg(ws.layout_ref("v1"))
+        .output()
+        .unwrap();
     assert_fails(&out, 2, "outside the model directory");
     assert!(!ws.layout().exists());
     // A link inside the directory is packed as the file it points to.
@@ -201,7 +297,12 @@ fn an_empty_directory_is_refused_and_nothing_is_written() {
     let empty = ws.path("empty");
     fs::create_dir(&empty).unwrap();
     fs::write(empty.join(".gitattributes"), b"*").unwrap();
-    let out = modelseal().arg("pack").arg(&empty).arg(ws.layout_ref("v1")).output().unwrap();
+    let out = modelseal()
+        .arg("pack")
+        .arg(&empty)
+        .arg(ws.layout_ref("v1"))
+        .output()
+        .unwrap();
     assert_fails(&out, 2, "has no files to pack");
     assert!(!ws.layout().exists());
 }
@@ -225,12 +326,18 @@ fn an_unreadable_file_is_refused_and_nothing_is_written() {
     let as_root = unsafe_is_root();
     let mut cmd = if as_root {
         let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(&binary);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&binary);
         c
     } else {
         std::process::Command::new(&binary)
     };
-    let out = cmd.arg("pack").arg(ws.model()).arg(ws.layout_ref("v1")).output().unwrap();
+    let out = cmd
+        .arg("pack")
+        .arg(ws.model())
+        .arg(ws.layout_ref("v1"))
+        .output()
+        .unwrap();
     assert_fails(&out, 2, "secret.safetensors cannot be read");
     assert!(!ws.layout().exists());
 }
@@ -273,8 +380,14 @@ fn a_file_that_changes_while_packed_is_detected_and_nothing_is_tagged() {
     writer.join().unwrap();
     assert_fails(&out, 2, "changed while it was being packed");
     assert!(stderr(&out).contains("growing.safetensors"));
-    assert_eq!(fs::read(ws.layout().join("index.json")).unwrap(), index_before);
-    let tags = modelseal().args(["inspect", &ws.layout_ref("during")]).output().unwrap();
+    assert_eq!(
+        fs::read(ws.layout().join("index.json")).unwrap(),
+        index_before
+    );
+    let tags = modelseal()
+        .args(["inspect", &ws.layout_ref("during")])
+        .output()
+        .unwrap();
     assert_fails(&tags, 2, "tag \"during\" not found");
 }
 
@@ -309,7 +422,11 @@ fn two_processes_packing_into_one_layout_keep_both_tags() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap())
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
         .collect();
     for tag in ["a0", "b0", "a1", "b1", "a2", "b2"] {
         assert!(tags.contains(&tag), "{tag} missing from {tags:?}");
@@ -337,14 +454,34 @@ fn a_non_layout_directory_is_not_taken_over() {
 #[test]
 fn bad_references_and_arguments_are_usage_errors() {
     let ws = Workspace::new();
-    let out = modelseal().arg("pack").arg(ws.model()).arg("models/tiny:1").output().unwrap();
+    let out = modelseal()
+        .arg("pack")
+        .arg(ws.model())
+        .arg("models/tiny:1")
+        .output()
+        .unwrap();
     assert_fails(&out, 2, "has no registry host");
     let out = modelseal().args(["inspect", "oci:"]).output().unwrap();
     assert_fails(&out, 2, "`oci:` needs a directory");
-    let out = modelseal().arg("pack").arg(ws.model()).arg(ws.layout_ref("v1")).args(["--param-size", "lots"]).output().unwrap();
+    let out = modelseal()
+        .arg("pack")
+        .arg(ws.model())
+        .arg(ws.layout_ref("v1"))
+        .args(["--param-size", "lots"])
+        .output()
+        .unwrap();
     assert_fails(&out, 2, "parameter size");
-    let out = modelseal().args(["inspect", &format!("oci:{}:v1", ws.path("absent").display())]).output().unwrap();
+    let out = modelseal()
+        .args([
+            "inspect",
+            &format!("oci:{}:v1", ws.path("absent").display()),
+        ])
+        .output()
+        .unwrap();
     assert_fails(&out, 2, "does not exist");
-    let out = modelseal().args(["inspect", "registry.example.com/models/tiny:1"]).output().unwrap();
+    let out = modelseal()
+        .args(["inspect", "registry.example.com/models/tiny:1"])
+        .output()
+        .unwrap();
     assert_fails(&out, 2, "cannot reach registry");
 }

@@ -115,7 +115,11 @@ pub fn print(reference: &Reference, pack: &ModelPack) {
             HumanBytes(layer.descriptor.size).to_string(),
             layer.descriptor.digest.algorithm().name(),
             layer.filepath.as_deref().unwrap_or("-"),
-            if layer.untested { "  (untested type)" } else { "" },
+            if layer.untested {
+                "  (untested type)"
+            } else {
+                ""
+            },
         );
     }
 }

@@ -92,7 +92,10 @@ fn read_key_file(path: &Path) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
         .with_context(|| format!("cannot read {}", path.display()))?
         .len();
     if size > MAX_KEY_FILE_BYTES as u64 {
-        bail!("{} is {size} bytes; a key file is at most {MAX_KEY_FILE_BYTES}", path.display());
+        bail!(
+            "{} is {size} bytes; a key file is at most {MAX_KEY_FILE_BYTES}",
+            path.display()
+        );
     }
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(zeroize::Zeroizing::new(bytes))

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use glob::Pattern;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
+use modelseal::modelpack::Role;
 use modelseal::modelpack::classify::Override;
 use modelseal::modelpack::config::{
     ModelDescriptor, ModelProperties, check_param_size, check_precision,
 };
 use modelseal::modelpack::pack::{PackOptions, Packed, pack_files, plan};
-use modelseal::modelpack::Role;
 use modelseal::oci::{Access, open_store};
 use modelseal::reference::Reference;
 use serde_json::json;
@@ -75,7 +75,11 @@ pub struct Args {
     #[arg(long = "weight", value_name = "PATTERN", help_heading = "File roles")]
     weight: Vec<String>,
     /// Files matching PATTERN are weight configs, e.g. tokenizers.
-    #[arg(long = "weight-config", value_name = "PATTERN", help_heading = "File roles")]
+    #[arg(
+        long = "weight-config",
+        value_name = "PATTERN",
+        help_heading = "File roles"
+    )]
     weight_config: Vec<String>,
     /// Files matching PATTERN are documentation.
     #[arg(long = "doc", value_name = "PATTERN", help_heading = "File roles")]

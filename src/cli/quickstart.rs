@@ -12,9 +12,18 @@ use super::inspect;
 /// The sample model shipped in `testdata/tiny-model`, built into the binary so that
 /// `quickstart` needs nothing but itself.
 const SAMPLE_MODEL: &[(&str, &[u8])] = &[
-    ("LICENSE", include_bytes!("../../testdata/tiny-model/LICENSE")),
-    ("README.md", include_bytes!("../../testdata/tiny-model/README.md")),
-    ("config.json", include_bytes!("../../testdata/tiny-model/config.json")),
+    (
+        "LICENSE",
+        include_bytes!("../../testdata/tiny-model/LICENSE"),
+    ),
+    (
+        "README.md",
+        include_bytes!("../../testdata/tiny-model/README.md"),
+    ),
+    (
+        "config.json",
+        include_bytes!("../../testdata/tiny-model/config.json"),
+    ),
     (
         "generation_config.json",
         include_bytes!("../../testdata/tiny-model/generation_config.json"),
@@ -23,7 +32,10 @@ const SAMPLE_MODEL: &[(&str, &[u8])] = &[
         "model.safetensors",
         include_bytes!("../../testdata/tiny-model/model.safetensors"),
     ),
-    ("tokenizer.json", include_bytes!("../../testdata/tiny-model/tokenizer.json")),
+    (
+        "tokenizer.json",
+        include_bytes!("../../testdata/tiny-model/tokenizer.json"),
+    ),
 ];
 
 #[derive(clap::Args)]
@@ -36,8 +48,9 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let root = match args.dir {
         Some(dir) => {
-            fs::create_dir(&dir)
-                .with_context(|| format!("cannot create {} (it must not exist yet)", dir.display()))?;
+            fs::create_dir(&dir).with_context(|| {
+                format!("cannot create {} (it must not exist yet)", dir.display())
+            })?;
             dir
         }
         None => tempfile::Builder::new()
@@ -74,8 +87,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("3. Read it back, validated it, and it says:\n");
     let pack = inspect::read(&reference)?;
     inspect::print(&reference, &pack);
-    println!(
-        "\nTry it yourself: modelseal inspect {reference} --output json"
-    );
+    println!("\nTry it yourself: modelseal inspect {reference} --output json");
     Ok(())
 }

@@ -42,9 +42,13 @@ impl KdfStrength {
     }
 
     fn from_n(n: u64) -> Option<KdfStrength> {
-        [KdfStrength::Legacy, KdfStrength::Standard, KdfStrength::Strong]
-            .into_iter()
-            .find(|s| 1u64 << s.log_n() == n)
+        [
+            KdfStrength::Legacy,
+            KdfStrength::Standard,
+            KdfStrength::Strong,
+        ]
+        .into_iter()
+        .find(|s| 1u64 << s.log_n() == n)
     }
 }
 
@@ -126,10 +130,7 @@ pub fn encrypt_cosign_key(
 }
 
 /// Decrypts the JSON body of a cosign key PEM into PKCS#8 DER.
-pub fn decrypt_cosign_key(
-    body: &[u8],
-    password: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+pub fn decrypt_cosign_key(body: &[u8], password: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let file: EncryptedKey =
         serde_json::from_slice(body).map_err(|e| KeyError::Malformed(e.to_string()))?;
     if file.kdf.name != KDF_NAME {

@@ -290,7 +290,9 @@ pub fn load_private_key(
         PKCS8_LABEL => PrivateKey::from_pkcs8_der(&contents),
         SEC1_LABEL => {
             let secret = p256::SecretKey::from_sec1_der(&contents).map_err(|e| {
-                KeyError::Invalid(format!("not a P-256 SEC1 key ({e}); only P-256 is supported"))
+                KeyError::Invalid(format!(
+                    "not a P-256 SEC1 key ({e}); only P-256 is supported"
+                ))
             })?;
             Ok(PrivateKey::EcdsaP256(p256::ecdsa::SigningKey::from(secret)))
         }

@@ -46,7 +46,10 @@ fn truncated_pem_is_rejected() {
     let half = &COSIGN_KEY[..COSIGN_KEY.len() / 2];
     let err = load_private_key(half, password("")).unwrap_err();
     assert!(matches!(err, KeyError::NotPem(_)), "{err}");
-    assert!(matches!(load_private_key(b"", password("")), Err(KeyError::NotPem(_))));
+    assert!(matches!(
+        load_private_key(b"", password("")),
+        Err(KeyError::NotPem(_))
+    ));
 }
 
 fn cosign_body(key: &[u8]) -> String {
@@ -115,10 +118,14 @@ fn generated_keys_round_trip_through_the_cosign_format() {
 #[test]
 fn written_key_file_matches_cosigns_format_byte_for_byte() {
     let key = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
-    let text = encrypt_cosign_key(&key.to_pkcs8_der().unwrap(), b"", KdfStrength::Standard).unwrap();
+    let text =
+        encrypt_cosign_key(&key.to_pkcs8_der().unwrap(), b"", KdfStrength::Standard).unwrap();
     let lines: Vec<&str> = text.split('\n').collect();
     assert_eq!(lines[0], "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----");
-    assert_eq!(lines[lines.len() - 2], "-----END ENCRYPTED SIGSTORE PRIVATE KEY-----");
+    assert_eq!(
+        lines[lines.len() - 2],
+        "-----END ENCRYPTED SIGSTORE PRIVATE KEY-----"
+    );
     assert_eq!(lines[lines.len() - 1], "", "ends with a newline");
     let body_lines = &lines[1..lines.len() - 2];
     for line in &body_lines[..body_lines.len() - 1] {

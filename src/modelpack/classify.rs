@@ -22,7 +22,14 @@ const NAMED: &[(&str, Role)] = &[
 
 /// Name prefixes (lowercase) of documentation files, with or without an extension.
 const DOC_PREFIXES: &[&str] = &[
-    "readme", "license", "licence", "notice", "copying", "changelog", "authors", "citation",
+    "readme",
+    "license",
+    "licence",
+    "notice",
+    "copying",
+    "changelog",
+    "authors",
+    "citation",
 ];
 
 /// Extensions (lowercase, without the dot) per role.
@@ -30,9 +37,33 @@ const EXTENSIONS: &[(Role, &[&str])] = &[
     (
         Role::Weight,
         &[
-            "safetensors", "gguf", "ggml", "bin", "pt", "pth", "ckpt", "onnx", "h5", "hdf5",
-            "keras", "tflite", "pb", "msgpack", "mlmodel", "pkl", "pickle", "joblib", "npz",
-            "npy", "nemo", "engine", "plan", "ot", "params", "mar", "llamafile",
+            "safetensors",
+            "gguf",
+            "ggml",
+            "bin",
+            "pt",
+            "pth",
+            "ckpt",
+            "onnx",
+            "h5",
+            "hdf5",
+            "keras",
+            "tflite",
+            "pb",
+            "msgpack",
+            "mlmodel",
+            "pkl",
+            "pickle",
+            "joblib",
+            "npz",
+            "npy",
+            "nemo",
+            "engine",
+            "plan",
+            "ot",
+            "params",
+            "mar",
+            "llamafile",
         ],
     ),
     (
@@ -41,7 +72,9 @@ const EXTENSIONS: &[(Role, &[&str])] = &[
     ),
     (
         Role::Dataset,
-        &["csv", "tsv", "jsonl", "parquet", "arrow", "feather", "avro", "tfrecord", "orc"],
+        &[
+            "csv", "tsv", "jsonl", "parquet", "arrow", "feather", "avro", "tfrecord", "orc",
+        ],
     ),
     (
         Role::Code,
@@ -69,8 +102,7 @@ pub struct Override {
 
 impl Override {
     pub fn new(glob: &str, role: Role) -> Result<Override, String> {
-        let pattern =
-            Pattern::new(glob).map_err(|e| format!("invalid pattern {glob:?}: {e}"))?;
+        let pattern = Pattern::new(glob).map_err(|e| format!("invalid pattern {glob:?}: {e}"))?;
         Ok(Override { pattern, role })
     }
 
@@ -140,7 +172,10 @@ mod tests {
     fn default_mapping() {
         let cases = [
             ("model.safetensors", Some(Role::Weight)),
-            ("shards/model-00001-of-00002.safetensors", Some(Role::Weight)),
+            (
+                "shards/model-00001-of-00002.safetensors",
+                Some(Role::Weight),
+            ),
             ("Model.GGUF", Some(Role::Weight)),
             ("config.json", Some(Role::WeightConfig)),
             ("tokenizer.json", Some(Role::WeightConfig)),
@@ -169,14 +204,20 @@ mod tests {
             Override::new("*.xyz", Role::Weight).unwrap(),
         ];
         assert_eq!(classify("eval/q.json", &overrides), Some(Role::Dataset));
-        assert_eq!(classify("config.json", &overrides), Some(Role::WeightConfig));
+        assert_eq!(
+            classify("config.json", &overrides),
+            Some(Role::WeightConfig)
+        );
         assert_eq!(classify("deep/w.xyz", &overrides), Some(Role::Weight));
         assert!(Override::new("[", Role::Doc).is_err());
     }
 
     #[test]
     fn format_inference() {
-        assert_eq!(infer_format(["a.safetensors", "b.safetensors"]), Some("safetensors"));
+        assert_eq!(
+            infer_format(["a.safetensors", "b.safetensors"]),
+            Some("safetensors")
+        );
         assert_eq!(infer_format(["a.safetensors", "b.gguf"]), None);
         assert_eq!(infer_format(["pytorch_model.bin"]), Some("pt"));
         assert_eq!(infer_format([]), None);

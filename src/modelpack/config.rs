@@ -37,7 +37,11 @@ pub struct ModelDescriptor {
     pub doc_url: Option<String>,
     #[serde(rename = "sourceURL", default, skip_serializing_if = "Option::is_none")]
     pub source_url: Option<String>,
-    #[serde(rename = "datasetsURL", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "datasetsURL",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub datasets_url: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
@@ -139,7 +143,8 @@ impl ModelConfig {
                 check_date_time("config.capabilities.knowledgeCutoff", t)?;
             }
             for language in c.languages.iter().flatten() {
-                let two_letters = language.len() == 2 && language.bytes().all(|b| b.is_ascii_lowercase());
+                let two_letters =
+                    language.len() == 2 && language.bytes().all(|b| b.is_ascii_lowercase());
                 if !two_letters {
                     return Err(format!(
                         "config.capabilities.languages: {language:?} is not an ISO 639-1 code"
@@ -171,10 +176,17 @@ fn check_date_time(field: &str, value: &str) -> Result<(), String> {
 /// decimal, then a scale letter (`7B`, `6.7b`, `100M`).
 pub fn check_param_size(value: &str) -> Result<(), String> {
     let bad = || {
-        format!("parameter size {value:?} must be a count with at most one decimal and a scale from K, M, B, T, Q, as in 7B or 6.7B")
+        format!(
+            "parameter size {value:?} must be a count with at most one decimal and a scale from K, M, B, T, Q, as in 7B or 6.7B"
+        )
     };
-    let (count, scale) = value.split_at_checked(value.len().saturating_sub(1)).ok_or_else(bad)?;
-    if !matches!(scale.to_ascii_uppercase().as_str(), "K" | "M" | "B" | "T" | "Q") {
+    let (count, scale) = value
+        .split_at_checked(value.len().saturating_sub(1))
+        .ok_or_else(bad)?;
+    if !matches!(
+        scale.to_ascii_uppercase().as_str(),
+        "K" | "M" | "B" | "T" | "Q"
+    ) {
         return Err(bad());
     }
     let (whole, fraction) = match count.split_once('.') {

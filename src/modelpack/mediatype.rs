@@ -280,10 +280,16 @@ mod tests {
             assert_eq!(LayerType::parse(Family::Cncf, bad), None, "{bad}");
         }
         assert_eq!(
-            LayerType::parse(Family::KitOps, "application/vnd.kitops.modelkit.mcpb.v1.tar"),
+            LayerType::parse(
+                Family::KitOps,
+                "application/vnd.kitops.modelkit.mcpb.v1.tar"
+            ),
             None
         );
-        let kit = LayerType::parse(Family::KitOps, "application/vnd.kitops.modelkit.model.v1.tar+gzip");
+        let kit = LayerType::parse(
+            Family::KitOps,
+            "application/vnd.kitops.modelkit.model.v1.tar+gzip",
+        );
         assert_eq!(kit.map(|t| t.role), Some(Role::Weight));
     }
 }

@@ -15,8 +15,8 @@ use super::config::{MODELFS_TYPE_LAYERS, ModelConfig, ModelDescriptor, ModelFs, 
 use super::mediatype::{ARTIFACT_TYPE_CNCF, CONFIG_CNCF, Family, LayerType, Packing, Role};
 use super::validate::{FileMetadata, check_relative_path};
 use crate::oci::{
-    Annotations, Descriptor, Digest, ImageManifest, MEDIA_TYPE_IMAGE_MANIFEST, ManifestPush,
-    Store, StoreError,
+    Annotations, Descriptor, Digest, ImageManifest, MEDIA_TYPE_IMAGE_MANIFEST, ManifestPush, Store,
+    StoreError,
 };
 
 /// The modification time recorded for every file unless times are asked for, so that the same
@@ -200,7 +200,11 @@ fn check_symlink(root: &Path, link: &Path, options: &PackOptions) -> Result<(), 
     Ok(())
 }
 
-fn plan_file(path: &Path, relative: String, options: &PackOptions) -> Result<PlannedFile, PackError> {
+fn plan_file(
+    path: &Path,
+    relative: String,
+    options: &PackOptions,
+) -> Result<PlannedFile, PackError> {
     check_relative_path(&relative)
         .map_err(|e| PackError::Invalid(format!("file path {relative:?}: {e}")))?;
     // Opening proves the file readable before anything is written.
@@ -287,6 +291,9 @@ pub fn pack_files(
     })
 }
 
+/// The outcome of streaming one file into the store: its digest and size.
+type StoredFile = Result<(Digest, u64), PackError>;
+
 /// Streams every file into the store, several at once; returns digests in file order.
 fn store_files(
     files: &[PlannedFile],
@@ -302,8 +309,7 @@ fn store_files(
     .max(1);
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    let results: Mutex<Vec<Option<Result<(Digest, u64), PackError>>>> =
-        Mutex::new(files.iter().map(|_| None).collect());
+    let results: Mutex<Vec<Option<StoredFile>>> = Mutex::new(files.iter().map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -331,19 +337,19 @@ fn store_files(
     for slot in slots {
         match slot {
             Some(Ok(d)) => digests.push(d),
-            Some(Err(e)) => {
-                // A file that changed says more than the cancellations it caused.
-                if first_error.is_none() || matches!(e, PackError::Changed(_)) {
-                    first_error = Some(e);
-                }
+            // A file that changed says more than the cancellations it caused.
+            Some(Err(e)) if first_error.is_none() || matches!(e, PackError::Changed(_)) => {
+                first_error = Some(e);
             }
-            None => {}
+            Some(Err(_)) | None => {}
         }
     }
     match first_error {
         Some(e) => Err(e),
         None if digests.len() == files.len() => Ok(digests),
-        None => Err(PackError::Invalid("packing stopped before every file was read".into())),
+        None => Err(PackError::Invalid(
+            "packing stopped before every file was read".into(),
+        )),
     }
 }
 

@@ -98,8 +98,11 @@ pub fn read(store: &dyn Store, descriptor: &Descriptor) -> Result<ModelPack, Mod
         });
     }
     let manifest_bytes = store.fetch_manifest(descriptor)?;
-    let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
-        .map_err(|e| invalid(format!("the manifest is not a valid OCI image manifest: {e}")))?;
+    let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes).map_err(|e| {
+        invalid(format!(
+            "the manifest is not a valid OCI image manifest: {e}"
+        ))
+    })?;
     let family = detect_family(&manifest).map_err(|reason| ModelPackError::NotAModelPack {
         digest: digest.clone(),
         reason,
@@ -181,8 +184,8 @@ fn parse_config(
     family: Family,
     bytes: &[u8],
 ) -> Result<(serde_json::Value, Option<Vec<Digest>>), String> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| format!("the config is not valid JSON: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("the config is not valid JSON: {e}"))?;
     if !value.is_object() {
         return Err("the config is not a JSON object".into());
     }
@@ -423,7 +426,16 @@ mod tests {
             check_relative_path(ok).unwrap();
         }
         for bad in [
-            "", "/etc/passwd", "../x", "a/../../x", "a/..", "a//b", "./a", "a/./b", "a/", "a\\b",
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a/..",
+            "a//b",
+            "./a",
+            "a/./b",
+            "a/",
+            "a\\b",
             "a\0b",
         ] {
             assert!(check_relative_path(bad).is_err(), "{bad:?}");

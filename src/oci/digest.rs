@@ -169,7 +169,10 @@ mod tests {
             Err(DigestError::UnsupportedAlgorithm(_))
         ));
         let upper = format!("sha256:{}", "A".repeat(64));
-        assert!(matches!(upper.parse::<Digest>(), Err(DigestError::BadHex(..))));
+        assert!(matches!(
+            upper.parse::<Digest>(),
+            Err(DigestError::BadHex(..))
+        ));
         let traversal = format!("sha256:../{}", "a".repeat(61));
         assert!(traversal.parse::<Digest>().is_err());
         let short = format!("sha256:{}", "a".repeat(63));

@@ -101,7 +101,8 @@ impl LayoutStore {
         // What a layout being created by another process (or a creation that was cut short)
         // holds before its marker is written.
         let own = |name: &str| {
-            [LOCK_FILE, INDEX_FILE, MARKER_FILE, "blobs"].contains(&name) || name.starts_with(".tmp-")
+            [LOCK_FILE, INDEX_FILE, MARKER_FILE, "blobs"].contains(&name)
+                || name.starts_with(".tmp-")
         };
         let foreign = fs::read_dir(&self.root)
             .map_err(|e| StoreError::io(&self.root, e))?
@@ -189,7 +190,8 @@ impl LayoutStore {
     fn write_atomically(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let path = self.root.join(name);
         let mut tmp = self.temp_file()?;
-        tmp.write_all(bytes).map_err(|e| StoreError::io(tmp.path(), e))?;
+        tmp.write_all(bytes)
+            .map_err(|e| StoreError::io(tmp.path(), e))?;
         tmp.as_file()
             .sync_all()
             .map_err(|e| StoreError::io(tmp.path(), e))?;
@@ -214,10 +216,7 @@ fn json_bug(e: serde_json::Error) -> StoreError {
 /// Reads a whole file, refusing one larger than `limit` before reading it.
 fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, StoreError> {
     let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
-    let size = file
-        .metadata()
-        .map_err(|e| StoreError::io(path, e))?
-        .len();
+    let size = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
     if size > limit {
         return Err(StoreError::TooLarge {
             what: format!("{what} ({})", path.display()),
@@ -285,9 +284,14 @@ impl Store for LayoutStore {
         let path = self.blob_path(&descriptor.digest);
         let file = open_blob_file(&path, &what, &self.location())?;
         let mut bytes = Vec::new();
-        VerifiedReader::new(file, what.clone(), descriptor.digest.clone(), descriptor.size)
-            .read_to_end(&mut bytes)
-            .map_err(|e| StoreError::io(&path, e))?;
+        VerifiedReader::new(
+            file,
+            what.clone(),
+            descriptor.digest.clone(),
+            descriptor.size,
+        )
+        .read_to_end(&mut bytes)
+        .map_err(|e| StoreError::io(&path, e))?;
         Ok(bytes)
     }
 
@@ -400,8 +404,7 @@ impl LayoutStore {
         }
         let probe = Descriptor::new("", digest.clone(), meta.len());
         let bytes = self.fetch_manifest(&probe)?;
-        let header: ManifestHeader =
-            serde_json::from_slice(&bytes).map_err(|_| not_found())?;
+        let header: ManifestHeader = serde_json::from_slice(&bytes).map_err(|_| not_found())?;
         let media_type = header.media_type.ok_or_else(not_found)?;
         if !is_manifest_media_type(&media_type) && !is_index_media_type(&media_type) {
             return Err(not_found());
@@ -539,7 +542,9 @@ mod tests {
     fn a_blob_with_an_unexpected_digest_is_not_stored() {
         let (_dir, store) = new_layout();
         let wrong = Digest::sha256_of(b"other");
-        let err = store.push_blob(&mut &b"weights"[..], Some(&wrong)).unwrap_err();
+        let err = store
+            .push_blob(&mut &b"weights"[..], Some(&wrong))
+            .unwrap_err();
         assert!(matches!(err, StoreError::DigestMismatch { .. }));
         assert!(!store.blob_path(&Digest::sha256_of(b"weights")).exists());
         assert!(!store.blob_path(&wrong).exists());

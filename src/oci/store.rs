@@ -20,7 +20,9 @@ pub enum StoreError {
     NotALayout(PathBuf, String),
     #[error("tag {tag:?} not found in {location}")]
     TagNotFound { tag: String, location: String },
-    #[error("tag {tag:?} names {count} different manifests in {location}; pin the artifact by digest")]
+    #[error(
+        "tag {tag:?} names {count} different manifests in {location}; pin the artifact by digest"
+    )]
     AmbiguousTag {
         tag: String,
         count: usize,
@@ -51,7 +53,10 @@ pub enum StoreError {
 impl StoreError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> StoreError {
         // A verifying reader reports content failures through io::Error; keep them visible.
-        match source.get_ref().and_then(|e| e.downcast_ref::<StoreError>()) {
+        match source
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<StoreError>())
+        {
             Some(StoreError::DigestMismatch {
                 what,
                 expected,

@@ -53,21 +53,25 @@ impl<R: Read> Read for VerifiedReader<R> {
                 _ => Err(self.size_mismatch(self.expected_size.saturating_add(1))),
             };
         };
-        let remaining = self.expected_size - self.seen;
+        // `seen` never passes `expected_size`: reading past it is an error below.
+        let remaining = self.expected_size.saturating_sub(self.seen);
         // Read one byte past the declared size at most, to notice content that is too long.
         let want = usize::try_from(remaining.saturating_add(1))
             .unwrap_or(usize::MAX)
             .min(buf.len());
-        let n = self.inner.read(&mut buf[..want])?;
+        let Some(window) = buf.get_mut(..want) else {
+            return Ok(0);
+        };
+        let n = self.inner.read(window)?;
         if n == 0 && remaining > 0 {
             return Err(self.size_mismatch(self.seen));
         }
         let n64 = n as u64;
         if n64 > remaining {
-            return Err(self.size_mismatch(self.seen + n64));
+            return Err(self.size_mismatch(self.seen.saturating_add(n64)));
         }
-        hasher.update(&buf[..n]);
-        self.seen += n64;
+        hasher.update(window.get(..n).unwrap_or_default());
+        self.seen = self.seen.saturating_add(n64);
         if self.seen == self.expected_size {
             self.check_digest()?;
         }
@@ -115,7 +119,10 @@ mod tests {
     fn rejects_other_content_size_and_truncation() {
         let d = Digest::sha256_of(b"hello");
         let err = read_all(b"hellO", &d, 5).unwrap_err();
-        assert!(err.to_string().contains("does not match its digest"), "{err}");
+        assert!(
+            err.to_string().contains("does not match its digest"),
+            "{err}"
+        );
         let err = read_all(b"hello!", &d, 5).unwrap_err();
         assert!(err.to_string().contains("bytes"), "{err}");
         let err = read_all(b"hell", &d, 5).unwrap_err();

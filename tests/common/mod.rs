@@ -101,7 +101,10 @@ fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<PathBuf, Vec<u8>>) {
         } else if kind.is_symlink() {
             files.insert(relative, b"-> symlink".to_vec());
         } else {
-            files.insert(relative, fs::read(&path).unwrap_or_else(|_| b"(unreadable)".to_vec()));
+            files.insert(
+                relative,
+                fs::read(&path).unwrap_or_else(|_| b"(unreadable)".to_vec()),
+            );
         }
     }
 }
