@@ -292,6 +292,41 @@ fn a_symlink_pointing_outside_is_refused_and_nothing_is_written() {
 }
 
 #[test]
+fn special_files_are_refused_without_blocking_and_nothing_is_written() {
+    let ws = Workspace::new();
+    let fifo = ws.model().join("pipe.bin");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = modelseal()
+        .arg("pack")
+        .arg(ws.model())
+        .arg(ws.layout_ref("v1"))
+        .output()
+        .unwrap();
+    assert_fails(&out, 2, "pipe.bin is not a regular file");
+    assert!(!ws.layout().exists());
+    // A link to the FIFO is refused the same way.
+    fs::remove_file(&fifo).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(ws.path("outside-pipe"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    symlink("../outside-pipe", ws.model().join("link.bin")).unwrap();
+    let out = modelseal()
+        .args(["pack", "--follow-symlinks"])
+        .arg(ws.model())
+        .arg(ws.layout_ref("v1"))
+        .output()
+        .unwrap();
+    assert_fails(&out, 2, "link.bin is not a regular file");
+    assert!(!ws.layout().exists());
+}
+
+#[test]
 fn an_empty_directory_is_refused_and_nothing_is_written() {
     let ws = Workspace::new();
     let empty = ws.path("empty");

@@ -18,6 +18,7 @@ pub enum Family {
     /// ModelPack before v0.0.7 (`vnd.cnai.model`, snake_case config keys).
     CnaiLegacy,
     /// A KitOps ModelKit (`vnd.kitops.modelkit`).
+    #[serde(rename = "kitops")]
     KitOps,
 }
 
@@ -266,6 +267,18 @@ mod tests {
                 .unwrap(),
             "application/vnd.cncf.model.weight.config.v1.raw"
         );
+    }
+
+    #[test]
+    fn names_and_json_agree() {
+        for family in [Family::Cncf, Family::CnaiLegacy, Family::KitOps] {
+            let json = serde_json::to_value(family).unwrap();
+            assert_eq!(json, family.name());
+        }
+        for role in Role::MODELPACK {
+            assert_eq!(serde_json::to_value(role).unwrap(), role.name());
+            assert_eq!(Role::from_name(role.name()), Some(role));
+        }
     }
 
     #[test]

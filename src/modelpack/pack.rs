@@ -177,6 +177,9 @@ fn walk(
         }
         if file_type.is_symlink() {
             check_symlink(root, &path, options)?;
+        } else if !file_type.is_file() {
+            // Checked before opening: opening a FIFO would block.
+            return Err(PackError::SpecialFile(path));
         }
         files.push(plan_file(&path, relative, options)?);
     }
@@ -194,8 +197,12 @@ fn check_symlink(root: &Path, link: &Path, options: &PackOptions) -> Result<(), 
             target,
         });
     }
-    if target.is_dir() {
+    let meta = fs::metadata(&target).map_err(io_error(&target))?;
+    if meta.is_dir() {
         return Err(PackError::SymlinkToDirectory(link.to_path_buf()));
+    }
+    if !meta.is_file() {
+        return Err(PackError::SpecialFile(link.to_path_buf()));
     }
     Ok(())
 }
