@@ -101,12 +101,7 @@ fn the_same_directory_packs_to_the_same_digest() {
     assert_eq!(other.pack("b"), first);
     assert_eq!(ws.pack("c"), first);
     // With --timestamps the creation time is recorded, so the digest moves.
-    let out = modelseal()
-        .args(["pack", "--timestamps"])
-        .arg(ws.model())
-        .arg(ws.layout_ref("d"))
-        .output()
-        .unwrap();
+    let out = ws.pack_dir(&ws.model(), &ws.layout_ref("d"), &["--timestamps"]);
     assert!(out.status.success());
     assert!(!stdout(&out).contains(&first));
     let json = inspect_json(&ws.layout_ref("d"));
@@ -120,11 +115,10 @@ fn metadata_flags_and_role_overrides_land_in_the_config() {
     fs::write(ws.model().join("eval/questions.json"), b"[]").unwrap();
     fs::write(ws.model().join("weights.xyz"), b"opaque").unwrap();
     fs::write(ws.model().join(".hidden"), b"secret").unwrap();
-    let out = modelseal()
-        .arg("pack")
-        .arg(ws.model())
-        .arg(ws.layout_ref("v1"))
-        .args([
+    let out = ws.pack_dir(
+        &ws.model(),
+        &ws.layout_ref("v1"),
+        &[
             "--name",
             "tiny",
             "--version",
@@ -161,9 +155,8 @@ fn metadata_flags_and_role_overrides_land_in_the_config() {
             "eval/*.json",
             "--weight",
             "*.xyz",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let json = inspect_json(&ws.layout_ref("v1"));
     let content = &json["config"]["content"];
@@ -190,11 +183,10 @@ fn metadata_flags_and_role_overrides_land_in_the_config() {
 #[test]
 fn the_config_validates_against_the_published_schema() {
     let ws = Workspace::new();
-    let out = modelseal()
-        .arg("pack")
-        .arg(ws.model())
-        .arg(ws.layout_ref("v1"))
-        .args([
+    let out = ws.pack_dir(
+        &ws.model(),
+        &ws.layout_ref("v1"),
+        &[
             "--timestamps",
             "--license",
             "Apache-2.0",
@@ -202,9 +194,8 @@ fn the_config_validates_against_the_published_schema() {
             "float32",
             "--param-size",
             "2K",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(out.status.success());
     let json = inspect_json(&ws.layout_ref("v1"));
     let schema_text = fs::read_to_string(concat!(
@@ -234,21 +225,10 @@ fn the_config_validates_against_the_published_schema() {
 fn unknown_files_need_a_role() {
     let ws = Workspace::new();
     fs::write(ws.model().join("blob.xyz"), b"?").unwrap();
-    let out = modelseal()
-        .arg("pack")
-        .arg(ws.model())
-        .arg(ws.layout_ref("v1"))
-        .output()
-        .unwrap();
+    let out = ws.pack_dir(&ws.model(), &ws.layout_ref("v1"), &[]);
     assert_fails(&out, 2, "no role is known for blob.xyz");
     assert!(!ws.layout().exists());
-    let out = modelseal()
-        .arg("pack")
-        .arg(ws.model())
-        .arg(ws.layout_ref("v1"))
-        .args(["--unknown-as", "code"])
-        .output()
-        .unwrap();
+    let out = ws.pack_dir(&ws.model(), &ws.layout_ref("v1"), &["--unknown-as", "code"]);
     assert!(out.status.success());
     assert!(stderr(&out).contains("marked untested"));
     let json = inspect_json(&ws.layout_ref("v1"));
@@ -268,12 +248,7 @@ fn a_symlink_pointing_outside_is_refused_and_nothing_is_written() {
     let ws = Workspace::new();
     fs::write(ws.path("outside.bin"), b"secret").unwrap();
     symlink(ws.path("outside.bin"), ws.model().join("leak.safetensors")).unwrap();
-    let out = modelseal()
-        .arg("pack")
-        .arg(ws.model())
-        .arg(ws.layout_ref("v1"))
-        .output()
-        .unwrap();
+    let out = ws.pack_dir(&ws.model(), &ws.layout_ref("v1"), &[]);
     assert_fails(&out, 2, "outside the model directory");
     assert!(!ws.layout().exists());
     // A link inside the directory is packed as the file it points to.
@@ -282,12 +257,7 @@ fn a_symlink_pointing_outside_is_refused_and_nothing_is_written() {
     ws.pack("v1");
     // --follow-symlinks is the explicit way out.
     symlink(ws.path("outside.bin"), ws.model().join("leak.safetensors")).unwrap();
-    let out = modelseal()
-        .args(["pack", "--follow-symlinks"])
-        .arg(ws.model())
-        .arg(ws.layout_ref("v2"))
-        .output()
-        .unwrap();
+    let out = ws.pack_dir(&ws.model(), &ws.layout_ref("v2"), &["--follow-symlinks"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
@@ -300,12 +270,7 @@ fn special_files_are_refused_without_blocking_and_nothing_is_written() {
         .status()
         .unwrap();
     assert!(made.success());
-    let out = modelseal()
-        .arg("pack")
-        .arg(ws.model())
-        .arg(ws.layout_ref("v1"))
-        .output()
-        .unwrap();
+    let out = ws.pack_dir(&ws.model(), &ws.layout_ref("v1"), &[]);
     assert_fails(&out, 2, "pipe.bin is not a regular file");
     assert!(!ws.layout().exists());
     // A link to the FIFO is refused the same way.
@@ -316,12 +281,7 @@ fn special_files_are_refused_without_blocking_and_nothing_is_written() {
         .unwrap();
     assert!(made.success());
     symlink("../outside-pipe", ws.model().join("link.bin")).unwrap();
-    let out = modelseal()
-        .args(["pack", "--follow-symlinks"])
-        .arg(ws.model())
-        .arg(ws.layout_ref("v1"))
-        .output()
-        .unwrap();
+    let out = ws.pack_dir(&ws.model(), &ws.layout_ref("v1"), &["--follow-symlinks"]);
     assert_fails(&out, 2, "link.bin is not a regular file");
     assert!(!ws.layout().exists());
 }
@@ -332,12 +292,7 @@ fn an_empty_directory_is_refused_and_nothing_is_written() {
     let empty = ws.path("empty");
     fs::create_dir(&empty).unwrap();
     fs::write(empty.join(".gitattributes"), b"*").unwrap();
-    let out = modelseal()
-        .arg("pack")
-        .arg(&empty)
-        .arg(ws.layout_ref("v1"))
-        .output()
-        .unwrap();
+    let out = ws.pack_dir(&empty, &ws.layout_ref("v1"), &[]);
     assert_fails(&out, 2, "has no files to pack");
     assert!(!ws.layout().exists());
 }
@@ -405,12 +360,7 @@ fn a_file_that_changes_while_packed_is_detected_and_nothing_is_tagged() {
             }
         })
     };
-    let out = modelseal()
-        .args(["pack", "--threads", "1"])
-        .arg(ws.model())
-        .arg(ws.layout_ref("during"))
-        .output()
-        .unwrap();
+    let out = ws.pack_dir(&ws.model(), &ws.layout_ref("during"), &["--threads", "1"]);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().unwrap();
     assert_fails(&out, 2, "changed while it was being packed");
@@ -489,22 +439,11 @@ fn a_non_layout_directory_is_not_taken_over() {
 #[test]
 fn bad_references_and_arguments_are_usage_errors() {
     let ws = Workspace::new();
-    let out = modelseal()
-        .arg("pack")
-        .arg(ws.model())
-        .arg("models/tiny:1")
-        .output()
-        .unwrap();
+    let out = ws.pack_dir(&ws.model(), &"models/tiny:1", &[]);
     assert_fails(&out, 2, "has no registry host");
     let out = modelseal().args(["inspect", "oci:"]).output().unwrap();
     assert_fails(&out, 2, "`oci:` needs a directory");
-    let out = modelseal()
-        .arg("pack")
-        .arg(ws.model())
-        .arg(ws.layout_ref("v1"))
-        .args(["--param-size", "lots"])
-        .output()
-        .unwrap();
+    let out = ws.pack_dir(&ws.model(), &ws.layout_ref("v1"), &["--param-size", "lots"]);
     assert_fails(&out, 2, "parameter size");
     let out = modelseal()
         .args([

@@ -170,26 +170,33 @@ impl PrivateKey {
     pub fn from_pkcs8_der(der: &[u8]) -> Result<PrivateKey, KeyError> {
         let info = pkcs8::PrivateKeyInfoRef::try_from(der)
             .map_err(|e| KeyError::Invalid(format!("not a PKCS#8 private key: {e}")))?;
-        let (algorithm, parameters) = info
-            .algorithm
-            .oids()
-            .map_err(|e| KeyError::Invalid(e.to_string()))?;
-        let parameters = parameters.map(|p| p.to_string());
-        match (algorithm.to_string().as_str(), parameters.as_deref()) {
-            (OID_EC_PUBLIC_KEY, Some(OID_P256)) => p256::ecdsa::SigningKey::from_pkcs8_der(der)
+        match algorithm_of(&info.algorithm)? {
+            Algorithm::EcdsaP256 => p256::ecdsa::SigningKey::from_pkcs8_der(der)
                 .map(PrivateKey::EcdsaP256)
                 .map_err(|e| KeyError::Invalid(e.to_string())),
-            (OID_ED25519, _) => ed25519_dalek::SigningKey::from_pkcs8_der(der)
+            Algorithm::Ed25519 => ed25519_dalek::SigningKey::from_pkcs8_der(der)
                 .map(PrivateKey::Ed25519)
                 .map_err(|e| KeyError::Invalid(e.to_string())),
-            (OID_EC_PUBLIC_KEY, curve) => Err(KeyError::UnsupportedAlgorithm(format!(
-                "elliptic curve {}",
-                curve.unwrap_or("(unnamed)")
-            ))),
-            (other, _) => Err(KeyError::UnsupportedAlgorithm(format!(
-                "algorithm OID {other}"
-            ))),
         }
+    }
+}
+
+/// The algorithm an X.509 / PKCS#8 algorithm identifier names, if modelseal supports it.
+fn algorithm_of(identifier: &spki::AlgorithmIdentifierRef<'_>) -> Result<Algorithm, KeyError> {
+    let (algorithm, parameters) = identifier
+        .oids()
+        .map_err(|e| KeyError::Invalid(e.to_string()))?;
+    let parameters = parameters.map(|p| p.to_string());
+    match (algorithm.to_string().as_str(), parameters.as_deref()) {
+        (OID_EC_PUBLIC_KEY, Some(OID_P256)) => Ok(Algorithm::EcdsaP256),
+        (OID_ED25519, _) => Ok(Algorithm::Ed25519),
+        (OID_EC_PUBLIC_KEY, curve) => Err(KeyError::UnsupportedAlgorithm(format!(
+            "elliptic curve {}",
+            curve.unwrap_or("(unnamed)")
+        ))),
+        (other, _) => Err(KeyError::UnsupportedAlgorithm(format!(
+            "algorithm OID {other}"
+        ))),
     }
 }
 
@@ -247,27 +254,13 @@ impl PublicKey {
     pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, KeyError> {
         let info = spki::SubjectPublicKeyInfoRef::try_from(der)
             .map_err(|e| KeyError::Invalid(format!("not a PKIX public key: {e}")))?;
-        let (algorithm, parameters) = info
-            .algorithm
-            .oids()
-            .map_err(|e| KeyError::Invalid(e.to_string()))?;
-        let parameters = parameters.map(|p| p.to_string());
-        match (algorithm.to_string().as_str(), parameters.as_deref()) {
-            (OID_EC_PUBLIC_KEY, Some(OID_P256)) => {
-                p256::ecdsa::VerifyingKey::from_public_key_der(der)
-                    .map(PublicKey::EcdsaP256)
-                    .map_err(|e| KeyError::Invalid(e.to_string()))
-            }
-            (OID_ED25519, _) => ed25519_dalek::VerifyingKey::from_public_key_der(der)
+        match algorithm_of(&info.algorithm)? {
+            Algorithm::EcdsaP256 => p256::ecdsa::VerifyingKey::from_public_key_der(der)
+                .map(PublicKey::EcdsaP256)
+                .map_err(|e| KeyError::Invalid(e.to_string())),
+            Algorithm::Ed25519 => ed25519_dalek::VerifyingKey::from_public_key_der(der)
                 .map(PublicKey::Ed25519)
                 .map_err(|e| KeyError::Invalid(e.to_string())),
-            (OID_EC_PUBLIC_KEY, curve) => Err(KeyError::UnsupportedAlgorithm(format!(
-                "elliptic curve {}",
-                curve.unwrap_or("(unnamed)")
-            ))),
-            (other, _) => Err(KeyError::UnsupportedAlgorithm(format!(
-                "algorithm OID {other}"
-            ))),
         }
     }
 }

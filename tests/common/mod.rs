@@ -47,14 +47,20 @@ impl Workspace {
         format!("oci:{}:{tag}", self.layout().display())
     }
 
+    /// Runs `modelseal pack [extra...] DIR REF`.
+    pub fn pack_dir(&self, dir: &Path, reference: &str, extra: &[&str]) -> Output {
+        modelseal()
+            .arg("pack")
+            .args(extra)
+            .arg(dir)
+            .arg(reference)
+            .output()
+            .expect("run")
+    }
+
     /// Packs the sample model and returns the digest printed on standard output.
     pub fn pack(&self, tag: &str) -> String {
-        let out = modelseal()
-            .arg("pack")
-            .arg(self.model())
-            .arg(self.layout_ref(tag))
-            .output()
-            .expect("run");
+        let out = self.pack_dir(&self.model(), &self.layout_ref(tag), &[]);
         assert!(out.status.success(), "pack failed: {}", stderr(&out));
         let printed = stdout(&out);
         let digest = printed
