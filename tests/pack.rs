@@ -439,7 +439,7 @@ fn a_non_layout_directory_is_not_taken_over() {
 #[test]
 fn bad_references_and_arguments_are_usage_errors() {
     let ws = Workspace::new();
-    let out = ws.pack_dir(&ws.model(), &"models/tiny:1", &[]);
+    let out = ws.pack_dir(&ws.model(), "models/tiny:1", &[]);
     assert_fails(&out, 2, "has no registry host");
     let out = modelseal().args(["inspect", "oci:"]).output().unwrap();
     assert_fails(&out, 2, "`oci:` needs a directory");
