@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use modelseal::oci::{Descriptor, Digest, LayoutStore, ManifestPush, Store};
+use modelseal::oci::{Descriptor, Digest, LayoutStore, ManifestPush, Store, TagCondition};
 use serde_json::{Value, json};
 
 struct Crafted {
@@ -31,6 +31,7 @@ impl Crafted {
                 media_type: "application/vnd.oci.image.manifest.v1+json",
                 artifact_type: None,
                 tag: Some(tag),
+                condition: TagCondition::Always,
             })
             .unwrap();
         self.ws.layout_ref(tag)
@@ -153,6 +154,9 @@ fn reads_a_kitops_modelkit() {
     assert_eq!(json["layers"][1]["packing"], "tar-gzip");
     assert_eq!(json["layers"][0]["filepath"], Value::Null);
     let reference = push(kitfile("../../outside"), "kit-evil");
+    assert_fails(&inspect(&reference), 1, "contains `..`");
+    // Looking like a URL does not exempt a path from the check.
+    let reference = push(kitfile("../../etc/cron.d/x://"), "kit-url");
     assert_fails(&inspect(&reference), 1, "contains `..`");
 }
 

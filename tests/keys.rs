@@ -153,6 +153,10 @@ fn bad_key_files_are_refused_clearly() {
         .unwrap();
     assert_fails(&no_tty, 2, "COSIGN_PASSWORD");
 
+    // A "file" that never ends is cut off at the size limit, not read into memory.
+    let endless = public_key_of(std::path::Path::new("/dev/zero"), Some(""));
+    assert_fails(&endless, 2, "it is not a key file");
+
     let missing = public_key_of(&ws.path("absent.key"), Some(""));
     assert_fails(&missing, 2, "absent.key");
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 use common::*;
 use modelseal::oci::{
     Descriptor, Digest, ImageManifest, LayoutStore, MEDIA_TYPE_IMAGE_MANIFEST, ManifestPush, Store,
+    TagCondition,
 };
 use serde_json::Value;
 
@@ -31,6 +32,7 @@ fn push_crafted(ws: &Workspace, manifest: &ImageManifest, tag: &str) -> String {
             media_type: MEDIA_TYPE_IMAGE_MANIFEST,
             artifact_type: None,
             tag: Some(tag),
+            condition: TagCondition::Always,
         })
         .unwrap();
     ws.layout_ref(tag)
@@ -99,6 +101,8 @@ fn a_filepath_that_escapes_the_model_directory_is_rejected() {
         "a/../../b",
         "dir\\..\\x",
         "a\u{0}b",
+        "a\nb",
+        "\u{1b}[2Jclear",
     ]
     .iter()
     .enumerate()
@@ -132,6 +136,7 @@ fn file_metadata_declaring_links_devices_or_setuid_is_rejected() {
         (0, 0o2755, "setuid"),
         (0, 0o120777, "special-file"),
         (0, 1 << 23 | 0o755, "setuid"),
+        (0, 1 << 19 | 0o644, "special-file"),
     ]
     .into_iter()
     .enumerate()

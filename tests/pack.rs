@@ -340,11 +340,16 @@ fn unsafe_is_root() -> bool {
         .unwrap_or(false)
 }
 
-#[test]
-fn a_file_that_changes_while_packed_is_detected_and_nothing_is_tagged() {
+/// One file keeps growing while it is packed. With several threads, the others must stop
+/// too (a bug once had them spin forever), so the command runs under a time limit.
+fn pack_while_a_file_grows(threads: &str) {
     let ws = Workspace::new();
     ws.pack("before");
     let index_before = fs::read(ws.layout().join("index.json")).unwrap();
+    // Two large stable files keep the other threads busy while the third one grows.
+    for name in ["a.safetensors", "b.safetensors"] {
+        fs::write(ws.model().join(name), vec![3u8; 96 << 20]).unwrap();
+    }
     let big = ws.model().join("growing.safetensors");
     fs::write(&big, vec![7u8; 64 << 20]).unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -360,7 +365,13 @@ fn a_file_that_changes_while_packed_is_detected_and_nothing_is_tagged() {
             }
         })
     };
-    let out = ws.pack_dir(&ws.model(), &ws.layout_ref("during"), &["--threads", "1"]);
+    let out = modelseal()
+        .args(["pack", "--threads", threads])
+        .arg(ws.model())
+        .arg(ws.layout_ref("during"))
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().unwrap();
     assert_fails(&out, 2, "changed while it was being packed");
@@ -374,6 +385,40 @@ fn a_file_that_changes_while_packed_is_detected_and_nothing_is_tagged() {
         .output()
         .unwrap();
     assert_fails(&tags, 2, "tag \"during\" not found");
+}
+
+#[test]
+fn a_file_that_changes_while_packed_is_detected_and_nothing_is_tagged() {
+    pack_while_a_file_grows("1");
+}
+
+#[test]
+fn a_file_that_changes_while_packed_in_parallel_stops_every_thread() {
+    pack_while_a_file_grows("3");
+}
+
+#[test]
+fn too_many_files_are_refused_before_anything_is_written() {
+    let ws = Workspace::new();
+    let many = ws.path("many");
+    fs::create_dir(&many).unwrap();
+    for i in 0..10_001 {
+        fs::write(many.join(format!("{i}.json")), b"{}").unwrap();
+    }
+    let out = ws.pack_dir(&many, &ws.layout_ref("v1"), &[]);
+    assert_fails(&out, 2, "at most 10000 layers");
+    assert!(!ws.layout().exists());
+}
+
+#[test]
+fn a_layout_that_lost_its_marker_is_not_replaced() {
+    let ws = Workspace::new();
+    ws.pack("v1");
+    fs::remove_file(ws.layout().join("oci-layout")).unwrap();
+    let before = snapshot(&ws.layout());
+    let out = ws.pack_dir(&ws.model(), &ws.layout_ref("v2"), &[]);
+    assert_fails(&out, 2, "restore `oci-layout`");
+    assert_eq!(snapshot(&ws.layout()), before);
 }
 
 #[test]

@@ -69,6 +69,21 @@ fn field<'a>(config: &'a Value, section: &str, key: &str) -> Option<&'a str> {
     config.get(section)?.get(key)?.as_str()
 }
 
+/// Text from the artifact, safe for a terminal: control characters (newlines, escape
+/// sequences) are shown escaped instead of acting on the screen.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
 pub fn print(reference: &Reference, pack: &ModelPack) {
     println!("Reference:  {reference}");
     println!("Digest:     {}", pack.descriptor.digest);
@@ -84,7 +99,7 @@ pub fn print(reference: &Reference, pack: &ModelPack) {
         ("Created", "descriptor", "createdAt"),
     ] {
         if let Some(value) = field(&pack.config, section, key) {
-            println!("{:<11} {value}", format!("{label}:"));
+            println!("{:<11} {}", format!("{label}:"), printable(value));
         }
     }
     if let Some(licenses) = pack
@@ -94,7 +109,7 @@ pub fn print(reference: &Reference, pack: &ModelPack) {
         .and_then(Value::as_array)
     {
         let names: Vec<&str> = licenses.iter().filter_map(Value::as_str).collect();
-        println!("Licenses:   {}", names.join(", "));
+        println!("Licenses:   {}", printable(&names.join(", ")));
     }
     println!(
         "Config:     {} ({} bytes)",
@@ -114,7 +129,7 @@ pub fn print(reference: &Reference, pack: &ModelPack) {
             format!("{:?}", layer.layer_type.packing).to_lowercase(),
             HumanBytes(layer.descriptor.size).to_string(),
             layer.descriptor.digest.algorithm().name(),
-            layer.filepath.as_deref().unwrap_or("-"),
+            printable(layer.filepath.as_deref().unwrap_or("-")),
             if layer.untested {
                 "  (untested type)"
             } else {

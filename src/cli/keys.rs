@@ -1,7 +1,7 @@
 //! `generate-key-pair` and `public-key`.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -88,17 +88,19 @@ pub fn read_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
 }
 
 fn read_key_file(path: &Path) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
-    let size = fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    if size > MAX_KEY_FILE_BYTES as u64 {
+    let file = fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    // Bounded while reading: the size a file reports cannot be trusted (a FIFO, /dev/zero).
+    file.take((MAX_KEY_FILE_BYTES as u64).saturating_add(1))
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() > MAX_KEY_FILE_BYTES {
         bail!(
-            "{} is {size} bytes; a key file is at most {MAX_KEY_FILE_BYTES}",
+            "{} is larger than {MAX_KEY_FILE_BYTES} bytes; it is not a key file",
             path.display()
         );
     }
-    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(zeroize::Zeroizing::new(bytes))
+    Ok(bytes)
 }
 
 /// Writes a file through a temporary file created with `mode` from the start (so a secret is

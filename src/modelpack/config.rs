@@ -166,10 +166,54 @@ impl ModelConfig {
 }
 
 fn check_date_time(field: &str, value: &str) -> Result<(), String> {
+    let bad = |why: &str| format!("{field}: {value:?} is not an RFC 3339 date-time ({why})");
+    if !is_rfc3339_shape(value) {
+        return Err(bad(
+            "expected YYYY-MM-DDTHH:MM:SS[.fraction] and Z or ±HH:MM",
+        ));
+    }
+    // The shape is strict; the values (month 13, February 30, hour 25) are checked here.
     value
         .parse::<jiff::Timestamp>()
         .map(|_| ())
-        .map_err(|e| format!("{field}: {value:?} is not an RFC 3339 date-time ({e})"))
+        .map_err(|e| bad(&e.to_string()))
+}
+
+/// RFC 3339 section 5.6 `date-time`, exactly: jiff alone would also accept forms RFC 3339
+/// does not (an hour-only offset, a bracketed time zone).
+fn is_rfc3339_shape(value: &str) -> bool {
+    let Some((date_time, rest)) = value.as_bytes().split_at_checked(19) else {
+        return false;
+    };
+    let shape_ok =
+        date_time
+            .iter()
+            .zip(b"dddd-dd-ddTdd:dd:dd")
+            .all(|(c, expected)| match expected {
+                b'd' => c.is_ascii_digit(),
+                b'T' => matches!(c, b'T' | b't'),
+                other => c == other,
+            });
+    if !shape_ok {
+        return false;
+    }
+    let offset = match rest.strip_prefix(b".") {
+        Some(after_dot) => {
+            let fraction = after_dot.iter().take_while(|c| c.is_ascii_digit()).count();
+            if fraction == 0 {
+                return false;
+            }
+            after_dot.get(fraction..).unwrap_or_default()
+        }
+        None => rest,
+    };
+    match offset {
+        b"Z" | b"z" => true,
+        [sign, h1, h2, b':', m1, m2] => {
+            matches!(sign, b'+' | b'-') && [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit())
+        }
+        _ => false,
+    }
 }
 
 /// Checks a parameter size as the specification documents it: a count with at most one
@@ -249,6 +293,31 @@ mod tests {
         );
         let c: ModelConfig = serde_json::from_str(&empty).unwrap();
         assert!(c.check().is_err());
+    }
+
+    #[test]
+    fn date_times_are_strict_rfc_3339() {
+        for ok in [
+            "2026-03-01T12:00:00Z",
+            "2026-03-01t12:00:00z",
+            "2026-03-01T12:00:00.123456789+02:00",
+            "2026-03-01T12:00:00-04:30",
+        ] {
+            check_date_time("t", ok).unwrap();
+        }
+        for bad in [
+            "2026-03-01T12:00:00",
+            "2026-03-01T12:00:00-04",
+            "2026-03-01T12:00:00Z[Europe/Paris]",
+            "2026-03-01 12:00:00Z",
+            "2026-13-01T12:00:00Z",
+            "2026-02-30T12:00:00Z",
+            "2026-03-01T12:00:00.Z",
+            "+2026-03-01T12:00:00Z",
+            "2026-03-01",
+        ] {
+            assert!(check_date_time("t", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

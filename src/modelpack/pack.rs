@@ -13,10 +13,10 @@ use glob::Pattern;
 use super::classify::{Override, classify, infer_format};
 use super::config::{MODELFS_TYPE_LAYERS, ModelConfig, ModelDescriptor, ModelFs, ModelProperties};
 use super::mediatype::{ARTIFACT_TYPE_CNCF, CONFIG_CNCF, Family, LayerType, Packing, Role};
-use super::validate::{FileMetadata, check_relative_path};
+use super::validate::{FileMetadata, MAX_LAYERS, check_relative_path};
 use crate::oci::{
     Annotations, Descriptor, Digest, ImageManifest, MEDIA_TYPE_IMAGE_MANIFEST, ManifestPush, Store,
-    StoreError,
+    StoreError, TagCondition, limits,
 };
 
 /// The modification time recorded for every file unless times are asked for, so that the same
@@ -125,6 +125,13 @@ pub fn plan(dir: &Path, options: &PackOptions) -> Result<Vec<PlannedFile>, PackE
     if files.is_empty() {
         return Err(PackError::Empty(dir.to_path_buf()));
     }
+    if files.len() > MAX_LAYERS {
+        return Err(PackError::Invalid(format!(
+            "{} has {} files; a ModelPack holds at most {MAX_LAYERS} layers (pack subdirectories separately, or leave files out with --exclude)",
+            dir.display(),
+            files.len()
+        )));
+    }
     files.sort_by(|a, b| a.relative_path.cmp(&b.relative_path));
     let unclassified: Vec<String> = files
         .iter()
@@ -181,7 +188,7 @@ fn walk(
             // Checked before opening: opening a FIFO would block.
             return Err(PackError::SpecialFile(path));
         }
-        files.push(plan_file(&path, relative, options)?);
+        files.push(plan_file(root, &path, relative, options)?);
     }
     Ok(())
 }
@@ -208,12 +215,22 @@ fn check_symlink(root: &Path, link: &Path, options: &PackOptions) -> Result<(), 
 }
 
 fn plan_file(
+    root: &Path,
     path: &Path,
     relative: String,
     options: &PackOptions,
 ) -> Result<PlannedFile, PackError> {
     check_relative_path(&relative)
         .map_err(|e| PackError::Invalid(format!("file path {relative:?}: {e}")))?;
+    // A directory swapped for a link while we walked would lead outside: check where the
+    // file really is.
+    let real = fs::canonicalize(path).map_err(io_error(path))?;
+    if !options.follow_symlinks && !real.starts_with(root) {
+        return Err(PackError::SymlinkOutside {
+            link: path.to_path_buf(),
+            target: real,
+        });
+    }
     // Opening proves the file readable before anything is written.
     let file = File::open(path).map_err(|source| PackError::Unreadable {
         path: path.to_path_buf(),
@@ -272,6 +289,7 @@ pub fn pack_files(
     let config = build_config(&layers, options)?;
     let config_bytes = serde_json::to_vec(&config)
         .map_err(|e| PackError::Invalid(format!("cannot serialize the config: {e}")))?;
+    check_size("config", &config_bytes, limits::MAX_CONFIG_BYTES)?;
     let (config_digest, config_size) = store.push_blob(&mut config_bytes.as_slice(), None)?;
     let config_descriptor = Descriptor::new(CONFIG_CNCF, config_digest, config_size);
     let manifest = ImageManifest {
@@ -285,17 +303,30 @@ pub fn pack_files(
     };
     let manifest_bytes = serde_json::to_vec(&manifest)
         .map_err(|e| PackError::Invalid(format!("cannot serialize the manifest: {e}")))?;
+    check_size("manifest", &manifest_bytes, limits::MAX_MANIFEST_BYTES)?;
     let descriptor = store.push_manifest(ManifestPush {
         bytes: &manifest_bytes,
         media_type: MEDIA_TYPE_IMAGE_MANIFEST,
         artifact_type: Some(ARTIFACT_TYPE_CNCF),
         tag: Some(tag),
+        condition: TagCondition::Always,
     })?;
     Ok(Packed {
         manifest: descriptor,
         config: config_descriptor,
         layers,
     })
+}
+
+/// Refuses to write what every reader would refuse to read.
+fn check_size(what: &str, bytes: &[u8], limit: u64) -> Result<(), PackError> {
+    if bytes.len() as u64 > limit {
+        return Err(PackError::Invalid(format!(
+            "the {what} would be {} bytes, over the {limit}-byte limit readers enforce; pack fewer files or shorter paths",
+            bytes.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The outcome of streaming one file into the store: its digest and size.
@@ -360,6 +391,11 @@ fn store_files(
     }
 }
 
+/// Why a copy stopped early: another file failed first.
+#[derive(Debug, thiserror::Error)]
+#[error("cancelled after another file failed")]
+struct Cancelled;
+
 /// Counts bytes for the progress bar and stops early once another file has failed.
 struct Metered<'a, R> {
     inner: R,
@@ -370,7 +406,8 @@ struct Metered<'a, R> {
 impl<R: Read> Read for Metered<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.failed.load(Ordering::Relaxed) {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+            // Not `Interrupted`: readers retry on that kind, and the copy would never stop.
+            return Err(io::Error::other(Cancelled));
         }
         let n = self.inner.read(buf)?;
         (self.progress)(n as u64);
@@ -398,8 +435,12 @@ fn store_file(
         failed,
     };
     let (digest, size) = store.push_blob(&mut reader, None).map_err(|e| match e {
-        StoreError::Io { source, .. } if source.kind() == io::ErrorKind::Interrupted => {
-            PackError::Invalid("cancelled after another file failed".into())
+        StoreError::Io { source, .. }
+            if source
+                .get_ref()
+                .is_some_and(|inner| inner.is::<Cancelled>()) =>
+        {
+            PackError::Invalid(Cancelled.to_string())
         }
         other => PackError::Store(other),
     })?;

@@ -243,8 +243,8 @@ fn check_kitfile_paths(kitfile: &serde_json::Value) -> Result<(), String> {
     }
     for path in paths {
         let path = path.as_str().ok_or("a Kitfile path is not a string")?;
-        // `model.path` may name another ModelKit by reference instead of a directory.
-        if path.contains("://") || path == "." {
+        // `.` names the whole model directory.
+        if path == "." {
             continue;
         }
         check_relative_path(path).map_err(|e| format!("Kitfile path {path:?}: {e}"))?;
@@ -332,7 +332,7 @@ const REGULAR_FILE_TYPEFLAGS: [u8; 2] = [0, b'0'];
 /// (setuid, setgid, sticky, file-type bits) and Go's `os.FileMode` (type and special bits).
 const POSIX_SPECIAL_BITS: u32 = 0o7000 | 0o170000;
 const POSIX_REGULAR_FILE: u32 = 0o100000;
-const GO_SPECIAL_BITS: u32 = 0xFFF0_0000;
+const GO_SPECIAL_BITS: u32 = 0xFFF8_0000;
 
 fn check_file_metadata(
     json: &str,
@@ -377,8 +377,8 @@ pub fn check_relative_path(path: &str) -> Result<(), String> {
     if path.len() > MAX_FILEPATH_BYTES {
         return Err(format!("longer than {MAX_FILEPATH_BYTES} bytes"));
     }
-    if path.contains('\0') {
-        return Err("contains a NUL byte".into());
+    if path.chars().any(char::is_control) {
+        return Err("contains a control character (NUL, newline, escape...)".into());
     }
     if path.contains('\\') {
         return Err("contains a backslash; paths use `/`".into());
@@ -437,6 +437,8 @@ mod tests {
             "a/",
             "a\\b",
             "a\0b",
+            "a\nb",
+            "\u{1b}[31mred",
         ] {
             assert!(check_relative_path(bad).is_err(), "{bad:?}");
         }

@@ -18,7 +18,7 @@ use super::manifest::{
     ANNOTATION_REF_NAME, Descriptor, ImageIndex, ManifestHeader, is_index_media_type,
     is_manifest_media_type,
 };
-use super::store::{ManifestPush, Store, StoreError};
+use super::store::{ManifestPush, Store, StoreError, TagCondition};
 use super::verified::VerifiedReader;
 use crate::reference::Target;
 
@@ -27,6 +27,8 @@ const INDEX_FILE: &str = "index.json";
 const LOCK_FILE: &str = "index.json.lock";
 const LAYOUT_VERSION: &str = "1.0.0";
 const COPY_BUFFER: usize = 1 << 20;
+/// Blobs up to this size are fsynced before they are renamed into place.
+const SYNC_BLOBS_UP_TO: u64 = 16 << 20;
 
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -84,6 +86,14 @@ impl LayoutStore {
             return LayoutStore::open(root);
         }
         store.refuse_foreign_directory()?;
+        if root.join(INDEX_FILE).exists() {
+            // Nobody is creating it (we hold the lock): a layout that lost its marker. Its
+            // index may hold every tag; never replace it.
+            return Err(StoreError::NotALayout(
+                root.into(),
+                "it has an index.json but no `oci-layout` file; restore `oci-layout` (it holds {\"imageLayoutVersion\":\"1.0.0\"}) instead of packing into it".into(),
+            ));
+        }
         let blobs = root.join("blobs").join(Algorithm::Sha256.name());
         fs::create_dir_all(&blobs).map_err(|e| StoreError::io(&blobs, e))?;
         let index = serde_json::to_vec(&ImageIndex::empty()).map_err(json_bug)?;
@@ -171,10 +181,13 @@ impl LayoutStore {
 
     /// Read-modify-write of `index.json` under the lock. The closure sees the current index,
     /// including every entry other processes committed before the lock was taken.
-    fn update_index(&self, change: impl FnOnce(&mut ImageIndex)) -> Result<(), StoreError> {
+    fn update_index(
+        &self,
+        change: impl FnOnce(&mut ImageIndex) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let _lock = self.lock()?;
         let mut index = self.read_index()?;
-        change(&mut index);
+        change(&mut index)?;
         let bytes = serde_json::to_vec(&index).map_err(json_bug)?;
         self.write_atomically(INDEX_FILE, &bytes)
     }
@@ -300,7 +313,19 @@ impl Store for LayoutStore {
         let mut entry = Descriptor::new(manifest.media_type, digest, size);
         entry.artifact_type = manifest.artifact_type.map(str::to_string);
         let result = entry.clone();
-        self.update_index(|index| add_index_entry(index, entry, manifest.tag))?;
+        let location = self.location();
+        self.update_index(|index| {
+            if let Some(tag) = manifest.tag
+                && !condition_holds(index, tag, &manifest.condition)
+            {
+                return Err(StoreError::TagMoved {
+                    tag: tag.to_string(),
+                    location,
+                });
+            }
+            add_index_entry(index, entry, manifest.tag);
+            Ok(())
+        })?;
         Ok(result)
     }
 
@@ -321,6 +346,14 @@ impl Store for LayoutStore {
                 expected: expected.clone(),
                 actual: digest.to_string(),
             });
+        }
+        if size <= SYNC_BLOBS_UP_TO {
+            // Manifests, configs and signatures are made durable before an index can name
+            // them; large layers are not (the cost would dominate packing, and a short layer
+            // is caught by its digest on every read).
+            tmp.as_file()
+                .sync_all()
+                .map_err(|e| StoreError::io(tmp.path(), e))?;
         }
         let path = self.blob_path(&digest);
         if let Some(dir) = path.parent() {
@@ -435,6 +468,22 @@ fn strip_ref_name(mut descriptor: Descriptor) -> Descriptor {
     descriptor
 }
 
+/// Whether the tag is where the condition expects it, in the index about to be rewritten.
+fn condition_holds(index: &ImageIndex, tag: &str, condition: &TagCondition) -> bool {
+    let mut current = index
+        .manifests
+        .iter()
+        .filter(|d| d.annotation(ANNOTATION_REF_NAME) == Some(tag))
+        .map(|d| &d.digest);
+    let first = current.next();
+    let unique = current.all(|d| Some(d) == first);
+    match condition {
+        TagCondition::Always => true,
+        TagCondition::Absent => first.is_none(),
+        TagCondition::Names(expected) => unique && first == Some(expected),
+    }
+}
+
 /// Adds a manifest to the index. With a tag, the tag moves to this manifest (as docker, skopeo
 /// and oras do); without one, the manifest is listed once, untagged, so it stays reachable
 /// (referrers are listed this way).
@@ -515,6 +564,7 @@ mod tests {
                 media_type: MEDIA_TYPE_IMAGE_MANIFEST,
                 artifact_type: None,
                 tag,
+                condition: TagCondition::Always,
             })
             .unwrap()
     }
@@ -575,6 +625,38 @@ mod tests {
     }
 
     #[test]
+    fn conditional_tag_updates_refuse_a_moved_tag() {
+        let (_dir, store) = new_layout();
+        let first = push(&store, &manifest_bytes(None, "1"), Some("sig"));
+        let push_if = |bytes: &[u8], condition| {
+            store.push_manifest(ManifestPush {
+                bytes,
+                media_type: MEDIA_TYPE_IMAGE_MANIFEST,
+                artifact_type: None,
+                tag: Some("sig"),
+                condition,
+            })
+        };
+        let absent = push_if(&manifest_bytes(None, "2"), TagCondition::Absent);
+        assert!(matches!(absent, Err(StoreError::TagMoved { .. })));
+        let second = push_if(
+            &manifest_bytes(None, "2"),
+            TagCondition::Names(first.digest.clone()),
+        )
+        .unwrap();
+        // A writer that read `first` before `second` landed must not overwrite it.
+        let stale = push_if(
+            &manifest_bytes(None, "3"),
+            TagCondition::Names(first.digest),
+        );
+        assert!(matches!(stale, Err(StoreError::TagMoved { .. })));
+        assert_eq!(
+            store.resolve(&Target::tag("sig")).unwrap().digest,
+            second.digest
+        );
+    }
+
+    #[test]
     fn referrers_are_listed_untagged_and_filtered() {
         let (_dir, store) = new_layout();
         let subject = push(&store, &manifest_bytes(None, "model"), Some("v1"));
@@ -610,6 +692,7 @@ mod tests {
                 media_type: MEDIA_TYPE_IMAGE_MANIFEST,
                 artifact_type: None,
                 tag: Some("v2"),
+                condition: TagCondition::Always,
             })
             .unwrap_err();
         assert!(matches!(push_err, StoreError::Invalid { .. }));

@@ -9,7 +9,7 @@ mod verified;
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use layout::LayoutStore;
 pub use manifest::*;
-pub use store::{ManifestPush, Store, StoreError, fetch_blob};
+pub use store::{ManifestPush, Store, StoreError, TagCondition, fetch_blob};
 pub use verified::VerifiedReader;
 
 use crate::reference::{Location, Reference};

@@ -28,6 +28,8 @@ pub enum StoreError {
         count: usize,
         location: String,
     },
+    #[error("tag {tag:?} in {location} was changed by someone else meanwhile")]
+    TagMoved { tag: String, location: String },
     #[error("{what} not found in {location}")]
     NotFound { what: String, location: String },
     #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
@@ -95,6 +97,20 @@ impl StoreError {
     }
 }
 
+/// When a tagged push may move its tag. A read-modify-write of a tag (cosign's `.sig`
+/// manifest, which holds every signature) pushes only if nobody moved the tag meanwhile, so
+/// that concurrent writers cannot drop each other's signatures.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum TagCondition {
+    /// Move the tag whatever it names.
+    #[default]
+    Always,
+    /// Only if the tag does not exist yet.
+    Absent,
+    /// Only if the tag still names this manifest.
+    Names(Digest),
+}
+
 /// A manifest to store, as the exact bytes that will be addressed by their digest.
 pub struct ManifestPush<'a> {
     pub bytes: &'a [u8],
@@ -102,6 +118,8 @@ pub struct ManifestPush<'a> {
     /// Recorded in the index entry where the store keeps one, so listings can filter on it.
     pub artifact_type: Option<&'a str>,
     pub tag: Option<&'a str>,
+    /// Checked atomically with the tag update; ignored without a tag.
+    pub condition: TagCondition,
 }
 
 /// A place where OCI artifacts live. Every read is checked against its digest and bounded in

@@ -15,6 +15,9 @@ pub struct VerifiedReader<R> {
     expected_size: u64,
     hasher: Option<Hasher>,
     seen: u64,
+    /// Set by the first failure, which every later read repeats: a failed reader never
+    /// turns into a clean end of file.
+    failure: Option<StoreError>,
 }
 
 impl<R: Read> VerifiedReader<R> {
@@ -27,30 +30,87 @@ impl<R: Read> VerifiedReader<R> {
             expected_size,
             hasher,
             seen: 0,
+            failure: None,
         }
     }
 
-    fn fail(&self, error: StoreError) -> io::Error {
-        io::Error::new(io::ErrorKind::InvalidData, error)
-    }
-
-    fn size_mismatch(&self, actual: u64) -> io::Error {
-        self.fail(StoreError::SizeMismatch {
+    fn size_mismatch(&self, actual: u64) -> StoreError {
+        StoreError::SizeMismatch {
             what: self.what.clone(),
             expected: self.expected_size,
             actual,
-        })
+        }
     }
+}
+
+fn repeat(error: &StoreError) -> io::Error {
+    let copy = match error {
+        StoreError::DigestMismatch {
+            what,
+            expected,
+            actual,
+        } => StoreError::DigestMismatch {
+            what: what.clone(),
+            expected: expected.clone(),
+            actual: actual.clone(),
+        },
+        StoreError::SizeMismatch {
+            what,
+            expected,
+            actual,
+        } => StoreError::SizeMismatch {
+            what: what.clone(),
+            expected: *expected,
+            actual: *actual,
+        },
+        other => StoreError::Unsupported(other.to_string()),
+    };
+    io::Error::new(io::ErrorKind::InvalidData, copy)
 }
 
 impl<R: Read> Read for VerifiedReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(failure) = &self.failure {
+            return Err(repeat(failure));
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        match self.read_checked(buf) {
+            Ok(n) => Ok(n),
+            Err(ReadFailure::Content(error)) => {
+                let reported = repeat(&error);
+                self.failure = Some(error);
+                Err(reported)
+            }
+            Err(ReadFailure::Io(error)) => Err(error),
+        }
+    }
+}
+
+enum ReadFailure {
+    /// The content is wrong: permanent.
+    Content(StoreError),
+    /// Reading failed: the caller may retry.
+    Io(io::Error),
+}
+
+impl From<io::Error> for ReadFailure {
+    fn from(error: io::Error) -> Self {
+        ReadFailure::Io(error)
+    }
+}
+
+impl<R: Read> VerifiedReader<R> {
+    fn read_checked(&mut self, buf: &mut [u8]) -> Result<usize, ReadFailure> {
         let Some(hasher) = self.hasher.as_mut() else {
             // Verified already: anything more than the declared size is an error.
             let mut probe = [0u8; 1];
             return match self.inner.read(&mut probe)? {
                 0 => Ok(0),
-                _ => Err(self.size_mismatch(self.expected_size.saturating_add(1))),
+                _ => Err(ReadFailure::Content(
+                    self.size_mismatch(self.expected_size.saturating_add(1)),
+                )),
             };
         };
         // `seen` never passes `expected_size`: reading past it is an error below.
@@ -64,36 +124,33 @@ impl<R: Read> Read for VerifiedReader<R> {
         };
         let n = self.inner.read(window)?;
         if n == 0 && remaining > 0 {
-            return Err(self.size_mismatch(self.seen));
+            return Err(ReadFailure::Content(self.size_mismatch(self.seen)));
         }
         let n64 = n as u64;
         if n64 > remaining {
-            return Err(self.size_mismatch(self.seen.saturating_add(n64)));
+            return Err(ReadFailure::Content(
+                self.size_mismatch(self.seen.saturating_add(n64)),
+            ));
         }
         hasher.update(window.get(..n).unwrap_or_default());
         self.seen = self.seen.saturating_add(n64);
         if self.seen == self.expected_size {
-            self.check_digest()?;
+            self.check_digest().map_err(ReadFailure::Content)?;
         }
         Ok(n)
     }
-}
 
-impl<R> VerifiedReader<R> {
     /// Called once the declared size has been read, before the last chunk is handed out.
-    fn check_digest(&mut self) -> io::Result<()> {
+    fn check_digest(&mut self) -> Result<(), StoreError> {
         let actual = self.hasher.take().map(Hasher::finish);
         if actual.as_ref() == Some(&self.expected) {
             return Ok(());
         }
-        Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            StoreError::DigestMismatch {
-                what: self.what.clone(),
-                expected: self.expected.clone(),
-                actual: actual.map(|d| d.to_string()).unwrap_or_default(),
-            },
-        ))
+        Err(StoreError::DigestMismatch {
+            what: self.what.clone(),
+            expected: self.expected.clone(),
+            actual: actual.map(|d| d.to_string()).unwrap_or_default(),
+        })
     }
 }
 
@@ -113,6 +170,19 @@ mod tests {
         assert_eq!(read_all(b"hello", &d, 5).unwrap(), b"hello");
         let empty = Digest::sha256_of(b"");
         assert_eq!(read_all(b"", &empty, 0).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_failed_reader_keeps_failing() {
+        let d = Digest::sha256_of(b"hello");
+        let mut reader = VerifiedReader::new(&b"hellO"[..], "blob", d, 5);
+        let mut buf = [0u8; 16];
+        assert!(reader.read(&mut buf).is_err());
+        assert!(
+            reader.read(&mut buf).is_err(),
+            "no clean end of file after a failure"
+        );
+        assert_eq!(reader.read(&mut []).unwrap_or(1), 1, "still failing");
     }
 
     #[test]
