@@ -14,7 +14,10 @@
 //! a manifest digest; a [`modelpack`] is read and validated before any of its metadata is
 //! trusted; [`keys`] sign and verify. The command-line program is a thin layer over it.
 
+pub mod attest;
+pub mod json;
 pub mod keys;
 pub mod modelpack;
 pub mod oci;
 pub mod reference;
+pub mod signature;

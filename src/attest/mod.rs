@@ -1,0 +1,4 @@
+//! In-toto statements and the DSSE envelopes that sign them.
+
+pub mod dsse;
+pub mod statement;
