@@ -20,4 +20,6 @@ pub mod keys;
 pub mod modelpack;
 pub mod oci;
 pub mod reference;
+pub mod sign;
 pub mod signature;
+pub mod verify;

@@ -6,7 +6,7 @@ use modelseal::oci::{Access, open_store};
 use modelseal::reference::Reference;
 use serde_json::{Value, json};
 
-use super::output::{Format, print_json};
+use super::output::{OutputFormat as Format, print_json};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -71,7 +71,7 @@ fn field<'a>(config: &'a Value, section: &str, key: &str) -> Option<&'a str> {
 
 /// Text from the artifact, safe for a terminal: control characters (newlines, escape
 /// sequences) are shown escaped instead of acting on the screen.
-fn printable(text: &str) -> String {
+pub fn printable(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
             let escaped: Vec<char> = if c.is_control() {

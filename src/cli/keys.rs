@@ -1,14 +1,12 @@
 //! `generate-key-pair` and `public-key`.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use modelseal::keys::{
-    Algorithm, KdfStrength, MAX_KEY_FILE_BYTES, PrivateKey, encrypt_cosign_key, load_private_key,
-};
+use modelseal::keys::{Algorithm, KdfStrength, PrivateKey, encrypt_cosign_key, load_private_key};
 
 use super::password;
 
@@ -82,25 +80,9 @@ pub fn public_key(args: PublicKeyArgs) -> anyhow::Result<()> {
 
 /// Loads a private key file, asking for its password only if it is encrypted.
 pub fn read_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
-    let bytes = read_key_file(path)?;
+    let bytes = super::args::read_key_file(path)?;
     load_private_key(&bytes, password::for_existing_key)
         .with_context(|| format!("cannot load the private key {}", path.display()))
-}
-
-fn read_key_file(path: &Path) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
-    let file = fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut bytes = zeroize::Zeroizing::new(Vec::new());
-    // Bounded while reading: the size a file reports cannot be trusted (a FIFO, /dev/zero).
-    file.take((MAX_KEY_FILE_BYTES as u64).saturating_add(1))
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.len() > MAX_KEY_FILE_BYTES {
-        bail!(
-            "{} is larger than {MAX_KEY_FILE_BYTES} bytes; it is not a key file",
-            path.display()
-        );
-    }
-    Ok(bytes)
 }
 
 /// Writes a file through a temporary file created with `mode` from the start (so a secret is

@@ -1,11 +1,14 @@
 //! Command-line definitions and the only place that prints.
 
+mod args;
 mod inspect;
 mod keys;
 mod output;
 mod pack;
 mod password;
 mod quickstart;
+mod sign;
+mod tree;
 
 use std::process::ExitCode;
 
@@ -36,6 +39,12 @@ enum Command {
     Pack(Box<pack::Args>),
     /// Show a ModelPack's manifest, config and layers after validating them.
     Inspect(inspect::Args),
+    /// Sign an artifact's digest with a key, in cosign's bundle (default) or legacy format.
+    Sign(sign::SignArgs),
+    /// Verify an artifact's signatures with a public key; exit 0 when at least one verifies.
+    Verify(sign::VerifyArgs),
+    /// Show the referrers and signature tags attached to an artifact.
+    Tree(tree::Args),
     /// Write a new key pair: P.key (cosign's encrypted format, mode 0600) and P.pub.
     GenerateKeyPair(keys::GenerateArgs),
     /// Print the public key of a private key file.
@@ -48,6 +57,9 @@ pub fn main() -> ExitCode {
         Command::Quickstart(args) => quickstart::run(args),
         Command::Pack(args) => pack::run(*args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Sign(args) => sign::run_sign(args),
+        Command::Verify(args) => sign::run_verify(args),
+        Command::Tree(args) => tree::run(args),
         Command::GenerateKeyPair(args) => keys::generate(args),
         Command::PublicKey(args) => keys::public_key(args),
     };
@@ -64,13 +76,19 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A verification that ran and said no (exit 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Rejected(pub String);
+
 /// Whether an error means the artifact failed a check (exit 1) rather than the command
 /// failing to run (exit 2).
 fn is_rejection(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        cause
-            .downcast_ref::<ModelPackError>()
-            .is_some_and(ModelPackError::is_rejection)
+        cause.is::<Rejected>()
+            || cause
+                .downcast_ref::<ModelPackError>()
+                .is_some_and(ModelPackError::is_rejection)
             || cause
                 .downcast_ref::<StoreError>()
                 .is_some_and(StoreError::is_integrity_failure)

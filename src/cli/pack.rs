@@ -16,7 +16,7 @@ use modelseal::oci::{Access, open_store};
 use modelseal::reference::Reference;
 use serde_json::json;
 
-use super::output::{Format, print_json};
+use super::output::{OutputFormat as Format, print_json};
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -1,0 +1,178 @@
+//! `sign` and `verify`.
+
+use std::path::PathBuf;
+
+use modelseal::oci::{Access, open_store};
+use modelseal::reference::{Location, Reference};
+use modelseal::sign::{SignRequest, sign};
+use modelseal::signature::Format;
+use modelseal::verify::{Expectations, Verification, verify_signatures};
+use serde_json::json;
+
+use super::Rejected;
+use super::args::{annotation_map, key_id, parse_annotation, read_public_key};
+use super::output::{OutputFormat, print_json};
+
+#[derive(clap::Args)]
+pub struct SignArgs {
+    /// The private key (cosign's encrypted format, or PKCS#8 / SEC1 PEM).
+    #[arg(long)]
+    key: PathBuf,
+    /// The artifact; a tag is resolved once and the digest is signed.
+    reference: Reference,
+    /// `bundle` (cosign v3: a Sigstore bundle referrer) or `legacy` (cosign v2: the `.sig` tag).
+    #[arg(long, default_value = "bundle", value_parser = clap::value_parser!(Format))]
+    format: Format,
+    /// Annotation to sign along (repeatable).
+    #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE", value_parser = parse_annotation)]
+    annotations: Vec<(String, String)>,
+    #[arg(long, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    /// The public key (PKIX PEM, as `cosign.pub`).
+    #[arg(long)]
+    key: PathBuf,
+    /// The artifact; a tag is resolved once and that digest is verified.
+    reference: Reference,
+    /// Annotation the signature must carry (repeatable).
+    #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE", value_parser = parse_annotation)]
+    annotations: Vec<(String, String)>,
+    #[arg(long, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+/// The repository a legacy payload names: the registry repository, or the layout directory.
+fn repository_name(reference: &Reference) -> String {
+    match &reference.location {
+        Location::Registry { host, repository } => format!("{host}/{repository}"),
+        Location::Layout(path) => format!("oci:{}", path.display()),
+    }
+}
+
+pub fn run_sign(args: SignArgs) -> anyhow::Result<()> {
+    let key = super::keys::read_private_key(&args.key)?;
+    let store = open_store(&args.reference, Access::Read)?;
+    let subject = store.resolve(&args.reference.target)?;
+    let annotations = annotation_map(&args.annotations);
+    let repository = repository_name(&args.reference);
+    let signed = sign(
+        store.as_ref(),
+        &subject,
+        &SignRequest {
+            key: &key,
+            format: args.format,
+            annotations: &annotations,
+            repository: &repository,
+        },
+    )?;
+    let pinned = args.reference.pinned(subject.digest.clone());
+    match args.output {
+        OutputFormat::Json => print_json(&json!({
+            "reference": args.reference.to_string(),
+            "digest": subject.digest,
+            "format": signed.format,
+            "manifest": signed.manifest.digest,
+            "tag": signed.tag,
+            "added": signed.added,
+        })),
+        OutputFormat::Text => {
+            let place = match &signed.tag {
+                Some(tag) => format!("tag {tag} (manifest {})", signed.manifest.digest),
+                None => format!("referrer {}", signed.manifest.digest),
+            };
+            if signed.added {
+                eprintln!("Signed {pinned} ({} format): {place}", signed.format);
+            } else {
+                eprintln!("{pinned} already carries this signature: {place}");
+            }
+            println!("{}", signed.manifest.digest);
+            Ok(())
+        }
+    }
+}
+
+pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let key = read_public_key(&args.key)?;
+    let store = open_store(&args.reference, Access::Read)?;
+    let subject = store.resolve(&args.reference.target)?;
+    let annotations = annotation_map(&args.annotations);
+    let verification = verify_signatures(
+        store.as_ref(),
+        &subject,
+        &Expectations {
+            key: &key,
+            annotations: &annotations,
+        },
+    )?;
+    let key_name = key_id(&key)?;
+    let pinned = args.reference.pinned(subject.digest.clone());
+    match args.output {
+        OutputFormat::Json => print_json(&report_json(&args.reference, &key_name, &verification))?,
+        OutputFormat::Text => print_report(&pinned, &key_name, &verification),
+    }
+    if verification.is_verified() {
+        return Ok(());
+    }
+    let reason = if verification.signatures.is_empty() {
+        format!("{pinned} has no signatures")
+    } else {
+        format!("no signature of {pinned} verifies with key {key_name}")
+    };
+    Err(Rejected(reason).into())
+}
+
+fn report_json(reference: &Reference, key: &str, verification: &Verification) -> serde_json::Value {
+    json!({
+        "reference": reference.to_string(),
+        "digest": verification.subject.digest,
+        "verified": verification.is_verified(),
+        "key": key,
+        "signatures": verification.signatures.iter().map(|s| json!({
+            "format": s.format,
+            "digest": s.source.digest,
+            "mediaType": s.source.media_type,
+            "created": s.created,
+            "verified": s.outcome.is_ok(),
+            "reason": s.outcome.as_ref().err(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn print_report(pinned: &Reference, key: &str, verification: &Verification) {
+    println!("Verifying {pinned} with key {key}");
+    for s in &verification.signatures {
+        let what = match s.format {
+            Format::Bundle => "referrer",
+            Format::Legacy => "sig layer",
+        };
+        match &s.outcome {
+            Ok(()) => {
+                let when = s
+                    .created
+                    .as_deref()
+                    .map(|c| format!(", created {c} (as the referrer claims)"))
+                    .unwrap_or_default();
+                println!(
+                    "  verified  {:<6} {what} {}{when}",
+                    s.format, s.source.digest
+                );
+            }
+            Err(reason) => println!(
+                "  rejected  {:<6} {what} {}: {reason}",
+                s.format, s.source.digest
+            ),
+        }
+    }
+    let verified = verification
+        .signatures
+        .iter()
+        .filter(|s| s.outcome.is_ok())
+        .count();
+    println!(
+        "{verified} of {} signatures verified",
+        verification.signatures.len()
+    );
+}

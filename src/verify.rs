@@ -1,0 +1,243 @@
+//! Verification: a subject digest, its referrers and legacy `.sig` layers, each checked
+//! cryptographically over the exact bytes read, bound to the digest, and of the signature type.
+//! Anything that fails is a rejection with its reason; nothing unverified counts.
+
+use std::collections::BTreeMap;
+
+use crate::keys::PublicKey;
+use crate::oci::{
+    ANNOTATION_CREATED, Descriptor, Digest, ImageManifest, Store, StoreError, fetch_blob,
+};
+use crate::reference::Target;
+use crate::signature::{
+    Format, MAX_SIGNATURE_BYTES, SIGN_PREDICATE_TYPE, bundle, legacy, simple_signing,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The store could not be read: nothing can be said about the signatures.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One signature found for the subject, and what checking it gave.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    pub format: Format,
+    /// The referrer manifest (bundle) or the `.sig` layer (legacy).
+    pub source: Descriptor,
+    /// The creation time the referrer claims (not covered by the signature).
+    pub created: Option<String>,
+    pub outcome: Result<(), String>,
+}
+
+/// Every signature found for a subject.
+#[derive(Clone, Debug)]
+pub struct Verification {
+    pub subject: Descriptor,
+    pub signatures: Vec<Checked>,
+}
+
+impl Verification {
+    pub fn is_verified(&self) -> bool {
+        self.signatures.iter().any(|s| s.outcome.is_ok())
+    }
+}
+
+/// What a signature must satisfy besides its cryptography.
+pub struct Expectations<'a> {
+    pub key: &'a PublicKey,
+    /// `-a key=value` that the signed subject must carry.
+    pub annotations: &'a BTreeMap<String, String>,
+}
+
+/// Finds and checks every signature of `subject` (resolved once by the caller, by digest).
+/// Errors reading the store are errors, never "unsigned".
+pub fn verify_signatures(
+    store: &dyn Store,
+    subject: &Descriptor,
+    expect: &Expectations<'_>,
+) -> Result<Verification, VerifyError> {
+    // The subject itself must be present and intact.
+    store.fetch_manifest(subject)?;
+    let mut signatures = Vec::new();
+    for referrer in store.referrers(&subject.digest, None)? {
+        let is_bundle = referrer
+            .artifact_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with(bundle::MEDIA_TYPE_PREFIX));
+        if !is_bundle {
+            continue;
+        }
+        let created = referrer.annotation(ANNOTATION_CREATED).map(str::to_string);
+        let outcome = contain(check_bundle_referrer(
+            store,
+            &referrer,
+            &subject.digest,
+            expect,
+        ))?;
+        signatures.push(Checked {
+            format: Format::Bundle,
+            source: referrer,
+            created,
+            outcome,
+        });
+    }
+    check_legacy(store, subject, expect, &mut signatures)?;
+    Ok(Verification {
+        subject: subject.clone(),
+        signatures,
+    })
+}
+
+/// A failure of one signature becomes its rejection reason; only an unreadable store stops
+/// the whole verification.
+fn contain(result: Result<(), Failure>) -> Result<Result<(), String>, VerifyError> {
+    match result {
+        Ok(()) => Ok(Ok(())),
+        Err(Failure::Rejected(reason)) => Ok(Err(reason)),
+        Err(Failure::Store(StoreError::Io { path, source })) => {
+            Err(VerifyError::Store(StoreError::Io { path, source }))
+        }
+        Err(Failure::Store(other)) => Ok(Err(other.to_string())),
+    }
+}
+
+enum Failure {
+    Store(StoreError),
+    Rejected(String),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+impl From<String> for Failure {
+    fn from(reason: String) -> Self {
+        Failure::Rejected(reason)
+    }
+}
+
+fn check_bundle_referrer(
+    store: &dyn Store,
+    referrer: &Descriptor,
+    subject: &Digest,
+    expect: &Expectations<'_>,
+) -> Result<(), Failure> {
+    let bytes = store.fetch_manifest(referrer)?;
+    let manifest: ImageManifest = crate::json::from_slice_strict(&bytes)
+        .map_err(|e| format!("the referrer manifest is not valid: {e}"))?;
+    if manifest.subject.as_ref().map(|s| &s.digest) != Some(subject) {
+        return Err(Failure::Rejected(
+            "the referrer's subject is another artifact".into(),
+        ));
+    }
+    let [layer] = manifest.layers.as_slice() else {
+        return Err(Failure::Rejected(format!(
+            "a bundle referrer has one layer, this one has {}",
+            manifest.layers.len()
+        )));
+    };
+    if !layer.media_type.starts_with(bundle::MEDIA_TYPE_PREFIX) {
+        return Err(Failure::Rejected(format!(
+            "its layer is {:?}, not a Sigstore bundle",
+            layer.media_type
+        )));
+    }
+    let blob = fetch_blob(store, layer, MAX_SIGNATURE_BYTES)?;
+    let parsed = bundle::parse(&blob)?;
+    let statement = bundle::open(&parsed, expect.key)?;
+    if statement.predicate_type != SIGN_PREDICATE_TYPE {
+        return Err(Failure::Rejected(format!(
+            "it is an attestation ({}), not a signature",
+            statement.predicate_type
+        )));
+    }
+    let Some(signed) = statement.subject_for(subject) else {
+        return Err(Failure::Rejected(format!(
+            "it signs {}, not {subject}",
+            statement.subject_digests().join(", ")
+        )));
+    };
+    if !signed.has_annotations(expect.annotations) {
+        return Err(Failure::Rejected(
+            "the signed subject lacks a required annotation (-a)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_legacy(
+    store: &dyn Store,
+    subject: &Descriptor,
+    expect: &Expectations<'_>,
+    signatures: &mut Vec<Checked>,
+) -> Result<(), VerifyError> {
+    let tag = legacy::signature_tag(&subject.digest);
+    let descriptor = match store.resolve(&Target::tag(&tag)) {
+        Ok(d) => d,
+        Err(StoreError::TagNotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let manifest = match read_sig_manifest(store, &descriptor) {
+        Ok(m) => m,
+        Err(failure) => {
+            let outcome = contain(Err(failure))?;
+            signatures.push(Checked {
+                format: Format::Legacy,
+                source: descriptor,
+                created: None,
+                outcome,
+            });
+            return Ok(());
+        }
+    };
+    for layer in manifest.layers {
+        let outcome = contain(check_legacy_layer(store, &layer, &subject.digest, expect))?;
+        signatures.push(Checked {
+            format: Format::Legacy,
+            source: layer,
+            created: None,
+            outcome,
+        });
+    }
+    Ok(())
+}
+
+fn read_sig_manifest(store: &dyn Store, descriptor: &Descriptor) -> Result<ImageManifest, Failure> {
+    let bytes = store.fetch_manifest(descriptor)?;
+    let manifest: ImageManifest = crate::json::from_slice_strict(&bytes)
+        .map_err(|e| format!("the .sig manifest is not valid: {e}"))?;
+    if manifest.layers.len() > legacy::MAX_LAYERS {
+        return Err(Failure::Rejected(format!(
+            "the .sig manifest has {} layers, over the limit of {}",
+            manifest.layers.len(),
+            legacy::MAX_LAYERS
+        )));
+    }
+    Ok(manifest)
+}
+
+fn check_legacy_layer(
+    store: &dyn Store,
+    layer: &Descriptor,
+    subject: &Digest,
+    expect: &Expectations<'_>,
+) -> Result<(), Failure> {
+    if layer.media_type != simple_signing::MEDIA_TYPE {
+        return Err(Failure::Rejected(format!(
+            "the layer is {:?}, not a simple-signing payload",
+            layer.media_type
+        )));
+    }
+    let signature = legacy::layer_signature(layer)?;
+    let payload = fetch_blob(store, layer, MAX_SIGNATURE_BYTES)?;
+    expect
+        .key
+        .verify(&payload, &signature)
+        .map_err(|e| Failure::Rejected(e.to_string()))?;
+    simple_signing::check(&payload, subject, expect.annotations)?;
+    Ok(())
+}
