@@ -54,15 +54,31 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         }
     }
     let password = password::for_new_key()?;
-    let key = PrivateKey::generate(args.algorithm)?;
-    let der = key.to_pkcs8_der()?;
-    let private_pem = encrypt_cosign_key(&der, password.as_bytes(), KdfStrength::Standard)?;
-    let public_pem = key.public_key().to_pem()?;
-    write_atomically(&private_path, private_pem.as_bytes(), 0o600)?;
-    write_atomically(&public_path, public_pem.as_bytes(), 0o644)?;
+    write_key_pair(
+        &private_path,
+        &public_path,
+        args.algorithm,
+        password.as_bytes(),
+    )?;
     eprintln!("Private key written to {}", private_path.display());
     eprintln!("Public key written to {}", public_path.display());
     Ok(())
+}
+
+/// Generates a key and writes it encrypted (0600) and its public half (0644).
+pub fn write_key_pair(
+    private_path: &Path,
+    public_path: &Path,
+    algorithm: Algorithm,
+    password: &[u8],
+) -> anyhow::Result<PrivateKey> {
+    let key = PrivateKey::generate(algorithm)?;
+    let der = key.to_pkcs8_der()?;
+    let private_pem = encrypt_cosign_key(&der, password, KdfStrength::Standard)?;
+    let public_pem = key.public_key().to_pem()?;
+    write_atomically(private_path, private_pem.as_bytes(), 0o600)?;
+    write_atomically(public_path, public_pem.as_bytes(), 0o644)?;
+    Ok(key)
 }
 
 pub fn public_key(args: PublicKeyArgs) -> anyhow::Result<()> {

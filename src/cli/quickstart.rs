@@ -1,13 +1,20 @@
-//! `quickstart`: the main job end to end on the embedded default, in a fresh folder.
+//! `quickstart`: the main job end to end on the embedded default, in a fresh folder: pack,
+//! generate a key, sign in both formats, verify, show the tree, then tamper and be rejected.
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use modelseal::keys::Algorithm;
 use modelseal::modelpack::pack::PackOptions;
+use modelseal::oci::{Access, Digest, ManifestPush, TagCondition, open_store};
 use modelseal::reference::{Location, Reference, Target};
+use modelseal::signature::{Format, legacy};
 
-use super::inspect;
+use super::args::key_id;
+use super::output::OutputFormat;
+use super::{inspect, keys, pack, sign, tree};
 
 /// The sample model shipped in `testdata/tiny-model`, built into the binary so that
 /// `quickstart` needs nothing but itself.
@@ -45,6 +52,28 @@ pub struct Args {
     dir: Option<PathBuf>,
 }
 
+fn layout_ref(root: &Path, name: &str) -> Reference {
+    Reference {
+        location: Location::Layout(root.join(name)),
+        target: Target::tag("v1"),
+    }
+}
+
+fn write_model(dir: &Path, tamper: bool) -> anyhow::Result<()> {
+    fs::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, bytes) in SAMPLE_MODEL {
+        let mut bytes = bytes.to_vec();
+        if tamper && *name == "model.safetensors" {
+            // Change the last weight: what an attacker swapping the weights would do.
+            if let Some(last) = bytes.last_mut() {
+                *last ^= 0x40;
+            }
+        }
+        fs::write(dir.join(name), bytes)?;
+    }
+    Ok(())
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let root = match args.dir {
         Some(dir) => {
@@ -58,17 +87,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .tempdir()?
             .keep(),
     };
-    let model_dir = root.join("tiny-model");
-    fs::create_dir(&model_dir)?;
-    for (name, bytes) in SAMPLE_MODEL {
-        fs::write(model_dir.join(name), bytes)?;
-    }
-    println!("1. Wrote the sample model to {}", model_dir.display());
+    println!("Working in {}\n", root.display());
 
-    let reference = Reference {
-        location: Location::Layout(root.join("layout")),
-        target: Target::tag("v1"),
-    };
+    let model_dir = root.join("tiny-model");
+    write_model(&model_dir, false)?;
+    let reference = layout_ref(&root, "layout");
     let options = PackOptions {
         descriptor: modelseal::modelpack::config::ModelDescriptor {
             name: Some("tiny-model".into()),
@@ -78,15 +101,105 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         ..PackOptions::default()
     };
-    let packed = super::pack::pack_directory(&model_dir, &reference, &options)?;
+    let packed = pack::pack_directory(&model_dir, &reference, &options)?;
     println!(
-        "2. Packed it into the OCI layout {} as {}",
-        root.join("layout").display(),
+        "1. Packed the sample model into {}",
         reference.pinned(packed.manifest.digest.clone())
     );
-    println!("3. Read it back, validated it, and it says:\n");
     let pack = inspect::read(&reference)?;
-    inspect::print(&reference, &pack);
-    println!("\nTry it yourself: modelseal inspect {reference} --output json");
+    println!(
+        "   {}, {} layers, read back and validated.\n",
+        pack.family.describe(),
+        pack.layers.len()
+    );
+
+    let private_path = root.join("quickstart.key");
+    let public_path = root.join("quickstart.pub");
+    // No prompt: the quickstart key has an empty password. Give your own keys a real one.
+    let key = keys::write_key_pair(&private_path, &public_path, Algorithm::EcdsaP256, b"")?;
+    let public = key.public_key();
+    println!(
+        "2. Generated an ECDSA P-256 key pair in cosign's format: {} (empty password, quickstart only) and {}\n",
+        private_path.display(),
+        public_path.display()
+    );
+
+    let annotations = BTreeMap::new();
+    for format in [Format::Bundle, Format::Legacy] {
+        let (pinned, signed) = sign::sign_reference(&reference, &key, format, &annotations)?;
+        let place = match &signed.tag {
+            Some(tag) => format!("a layer of tag {tag}"),
+            None => format!("referrer {}", signed.manifest.digest),
+        };
+        println!("3. Signed {pinned} ({format} format): {place}");
+    }
+
+    println!("\n4. Verified with the public key:");
+    let key_name = key_id(&public)?;
+    let (pinned, verification) = sign::verify_reference(&reference, &public, &annotations)?;
+    sign::print_report(&pinned, &key_name, &verification);
+    sign::outcome(&pinned, &key_name, &verification)?;
+
+    println!("\n5. What is attached to it:");
+    tree::print(&reference, OutputFormat::Text)?;
+
+    println!(
+        "\n6. In a copy, an attacker changes one weight, re-packs the model under the same tag and\n   replays the original signatures onto the new digest:"
+    );
+    let tampered_model = root.join("tiny-model-tampered");
+    write_model(&tampered_model, true)?;
+    let tampered = layout_ref(&root, "layout-tampered");
+    copy_dir(&root.join("layout"), &root.join("layout-tampered"))?;
+    let repacked = pack::pack_directory(&tampered_model, &tampered, &options)?;
+    replay_signatures(
+        &tampered,
+        &packed.manifest.digest,
+        &repacked.manifest.digest,
+    )?;
+    let (pinned, verification) = sign::verify_reference(&tampered, &public, &annotations)?;
+    sign::print_report(&pinned, &key_name, &verification);
+    match sign::outcome(&pinned, &key_name, &verification) {
+        Ok(()) => anyhow::bail!("the tampered copy verified; this is a bug"),
+        Err(reason) => println!("   Rejected, as it must be: {reason}"),
+    }
+
+    println!(
+        "\nTry it yourself:\n  modelseal verify --key {} {reference}\n  modelseal tree {reference}",
+        public_path.display()
+    );
+    Ok(())
+}
+
+/// What an attacker with write access to the store can do: copy the `.sig` manifest of the
+/// signed digest, byte for byte, to the signature tag of another digest.
+fn replay_signatures(
+    reference: &Reference,
+    signed: &Digest,
+    forged: &Digest,
+) -> anyhow::Result<()> {
+    let store = open_store(reference, Access::Read)?;
+    let original = store.resolve(&Target::tag(&legacy::signature_tag(signed)))?;
+    let bytes = store.fetch_manifest(&original)?;
+    store.push_manifest(ManifestPush {
+        bytes: &bytes,
+        media_type: &original.media_type,
+        artifact_type: None,
+        tag: Some(&legacy::signature_tag(forged)),
+        condition: TagCondition::Always,
+    })?;
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target)?;
+        }
+    }
     Ok(())
 }

@@ -1,10 +1,12 @@
 //! `sign` and `verify`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use modelseal::keys::{PrivateKey, PublicKey};
 use modelseal::oci::{Access, open_store};
 use modelseal::reference::{Location, Reference};
-use modelseal::sign::{SignRequest, sign};
+use modelseal::sign::{SignRequest, Signed, sign};
 use modelseal::signature::Format;
 use modelseal::verify::{Expectations, Verification, verify_signatures};
 use serde_json::json;
@@ -52,27 +54,38 @@ fn repository_name(reference: &Reference) -> String {
     }
 }
 
-pub fn run_sign(args: SignArgs) -> anyhow::Result<()> {
-    let key = super::keys::read_private_key(&args.key)?;
-    let store = open_store(&args.reference, Access::Read)?;
-    let subject = store.resolve(&args.reference.target)?;
-    let annotations = annotation_map(&args.annotations);
-    let repository = repository_name(&args.reference);
+/// Resolves `reference` once and signs the digest; returns the pinned reference.
+pub fn sign_reference(
+    reference: &Reference,
+    key: &PrivateKey,
+    format: Format,
+    annotations: &BTreeMap<String, String>,
+) -> anyhow::Result<(Reference, Signed)> {
+    let store = open_store(reference, Access::Read)?;
+    let subject = store.resolve(&reference.target)?;
+    let repository = repository_name(reference);
     let signed = sign(
         store.as_ref(),
         &subject,
         &SignRequest {
-            key: &key,
-            format: args.format,
-            annotations: &annotations,
+            key,
+            format,
+            annotations,
             repository: &repository,
         },
     )?;
-    let pinned = args.reference.pinned(subject.digest.clone());
+    Ok((reference.pinned(subject.digest), signed))
+}
+
+pub fn run_sign(args: SignArgs) -> anyhow::Result<()> {
+    let key = super::keys::read_private_key(&args.key)?;
+    let annotations = annotation_map(&args.annotations);
+    let (pinned, signed) = sign_reference(&args.reference, &key, args.format, &annotations)?;
+    let subject_digest = pinned.target.digest.clone();
     match args.output {
         OutputFormat::Json => print_json(&json!({
             "reference": args.reference.to_string(),
-            "digest": subject.digest,
+            "digest": subject_digest,
             "format": signed.format,
             "manifest": signed.manifest.digest,
             "tag": signed.tag,
@@ -94,25 +107,37 @@ pub fn run_sign(args: SignArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Resolves `reference` once and verifies the signatures of that digest.
+pub fn verify_reference(
+    reference: &Reference,
+    key: &PublicKey,
+    annotations: &BTreeMap<String, String>,
+) -> anyhow::Result<(Reference, Verification)> {
+    let store = open_store(reference, Access::Read)?;
+    let subject = store.resolve(&reference.target)?;
+    let verification =
+        verify_signatures(store.as_ref(), &subject, &Expectations { key, annotations })?;
+    Ok((reference.pinned(subject.digest), verification))
+}
+
 pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
     let key = read_public_key(&args.key)?;
-    let store = open_store(&args.reference, Access::Read)?;
-    let subject = store.resolve(&args.reference.target)?;
     let annotations = annotation_map(&args.annotations);
-    let verification = verify_signatures(
-        store.as_ref(),
-        &subject,
-        &Expectations {
-            key: &key,
-            annotations: &annotations,
-        },
-    )?;
+    let (pinned, verification) = verify_reference(&args.reference, &key, &annotations)?;
     let key_name = key_id(&key)?;
-    let pinned = args.reference.pinned(subject.digest.clone());
     match args.output {
         OutputFormat::Json => print_json(&report_json(&args.reference, &key_name, &verification))?,
         OutputFormat::Text => print_report(&pinned, &key_name, &verification),
     }
+    outcome(&pinned, &key_name, &verification)
+}
+
+/// Exit 0 when a signature verified, else a rejection that says why.
+pub fn outcome(
+    pinned: &Reference,
+    key_name: &str,
+    verification: &Verification,
+) -> anyhow::Result<()> {
     if verification.is_verified() {
         return Ok(());
     }
@@ -141,7 +166,7 @@ fn report_json(reference: &Reference, key: &str, verification: &Verification) ->
     })
 }
 
-fn print_report(pinned: &Reference, key: &str, verification: &Verification) {
+pub fn print_report(pinned: &Reference, key: &str, verification: &Verification) {
     println!("Verifying {pinned} with key {key}");
     for s in &verification.signatures {
         let what = match s.format {

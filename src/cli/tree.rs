@@ -26,14 +26,19 @@ struct Node {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let store = open_store(&args.reference, Access::Read)?;
-    let subject = store.resolve(&args.reference.target)?;
+    print(&args.reference, args.output)
+}
+
+/// Resolves `reference` once and prints what is attached to that digest.
+pub fn print(reference: &Reference, output: OutputFormat) -> anyhow::Result<()> {
+    let store = open_store(reference, Access::Read)?;
+    let subject = store.resolve(&reference.target)?;
     let referrers = referrer_nodes(store.as_ref(), &subject, 0)?;
     let tags = tag_nodes(store.as_ref(), &subject)?;
-    let pinned = args.reference.pinned(subject.digest.clone());
-    match args.output {
+    let pinned = reference.pinned(subject.digest.clone());
+    match output {
         OutputFormat::Json => print_json(&json!({
-            "reference": args.reference.to_string(),
+            "reference": reference.to_string(),
             "digest": subject.digest,
             "referrers": referrers.iter().map(|n| n.json.clone()).collect::<Vec<_>>(),
             "tags": tags.iter().map(|n| n.json.clone()).collect::<Vec<_>>(),
