@@ -15,8 +15,9 @@ use crate::signature::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    /// The store could not be read: nothing can be said about the signatures.
-    #[error(transparent)]
+    /// The store could not be read, or what it holds is damaged: nothing can be said about
+    /// the signatures.
+    #[error("cannot read the signatures")]
     Store(#[from] StoreError),
 }
 
