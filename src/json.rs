@@ -1,5 +1,5 @@
 //! Strict JSON for signed payloads: bytes that different parsers could read differently (a key
-//! given twice, invalid UTF-8) are refused before any field is looked at.
+//! given twice, even in another case; invalid UTF-8) are refused before any field is looked at.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -41,14 +41,20 @@ impl<'de> Visitor<'de> for UniqueKeys {
         f.write_str("a JSON value")
     }
 
+    /// Keys are compared ignoring ASCII case too: Go's encoding/json (what cosign reads
+    /// payloads with) matches field names case-insensitively, so `"Image"` after `"image"`
+    /// could be read by cosign and ignored by us.
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut keys = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            if keys.contains(&key) {
-                return Err(A::Error::custom(format!("duplicate key {key:?}")));
+            let folded = key.to_ascii_lowercase();
+            if keys.contains(&folded) {
+                return Err(A::Error::custom(format!(
+                    "duplicate key {key:?} (keys are compared ignoring case)"
+                )));
             }
             map.next_value_seed(UniqueKeys)?;
-            keys.insert(key);
+            keys.insert(folded);
         }
         Ok(())
     }
@@ -97,6 +103,8 @@ mod tests {
             br#"{"a":1} {"b":2}"#,
             b"{\"a\":\"\xff\"}",
             br#"{"a":1"#,
+            br#"{"image":{"docker-manifest-digest":"a","Docker-Manifest-Digest":"b"}}"#,
+            br#"{"critical":{},"Critical":{}}"#,
         ] {
             assert!(
                 check_unique_keys(bad).is_err(),

@@ -25,6 +25,10 @@ pub enum SignError {
     Build(String),
     #[error("{tag} already holds {count} signatures, the most cosign reads; it cannot take more")]
     Full { tag: String, count: usize },
+    #[error(
+        "adding the signature would make {tag} {size} bytes, over the limit readers accept; sign in the bundle format instead"
+    )]
+    TooLarge { tag: String, size: usize },
     #[error("{0} kept changing while the signature was added; try again")]
     Contention(String),
     #[error("the existing {tag} manifest cannot be read: {reason}")]
@@ -148,6 +152,13 @@ fn sign_legacy(
         let (config_digest, config_size) = store.push_blob(&mut config_bytes.as_slice(), None)?;
         let config = Descriptor::new(legacy::CONFIG_MEDIA_TYPE, config_digest, config_size);
         let bytes = to_json(&legacy::manifest(layers, config))?;
+        if bytes.len() as u64 > limits::MAX_MANIFEST_BYTES {
+            // Writing it would make every signature in it unreadable.
+            return Err(SignError::TooLarge {
+                tag,
+                size: bytes.len(),
+            });
+        }
         match store.push_manifest(ManifestPush {
             bytes: &bytes,
             media_type: MEDIA_TYPE_IMAGE_MANIFEST,

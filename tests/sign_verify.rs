@@ -717,3 +717,183 @@ fn tree_shows_referrers_and_signature_tags() {
         .unwrap();
     assert!(stdout(&out).contains("no referrers"));
 }
+
+#[test]
+fn a_repeated_annotation_key_is_an_error_not_a_dropped_requirement() {
+    let lab = Lab::new();
+    lab.signed("signer", &["-a", "team=web"]);
+    let out = lab.verify("signer", &["-a", "team=ml", "-a", "team=web"]);
+    assert_fails(&out, 2, "given more than once");
+    let out = lab.sign("signer", &["-a", "team=ml", "-a", "team=web"]);
+    assert_fails(&out, 2, "given more than once");
+}
+
+#[test]
+fn a_legacy_signature_that_would_make_the_sig_manifest_unreadable_is_refused() {
+    let lab = Lab::new();
+    lab.signed("signer", &["--format", "legacy"]);
+    let store = lab.store();
+    let tag = legacy::signature_tag(&lab.subject().digest);
+    let sig = store.resolve(&Target::tag(&tag)).unwrap();
+    let manifest: ImageManifest =
+        serde_json::from_slice(&store.fetch_manifest(&sig).unwrap()).unwrap();
+    // Keyless cosign layers carry kilobytes of certificates in annotations: fill the manifest
+    // to 64 bytes under the 4 MiB read limit.
+    let certificate = "dev.sigstore.cosign/certificate";
+    let mut layer = manifest.layers[0].clone();
+    layer
+        .annotations
+        .as_mut()
+        .unwrap()
+        .insert(certificate.into(), "C".repeat(8 << 10));
+    let mut layers = vec![layer; 490];
+    let size_of = |layers: &Vec<Descriptor>| {
+        let config = legacy::config_blob(layers);
+        let config = Descriptor::new(
+            legacy::CONFIG_MEDIA_TYPE,
+            Digest::sha256_of(&config),
+            config.len() as u64,
+        );
+        serde_json::to_vec(&legacy::manifest(layers.clone(), config))
+            .unwrap()
+            .len()
+    };
+    let short = (4 << 20) - 64 - size_of(&layers);
+    let last = layers.last_mut().unwrap().annotations.as_mut().unwrap();
+    last.insert(certificate.into(), "C".repeat((8 << 10) + short));
+    let full = lab.push_sig_manifest(layers);
+    assert_eq!(full.size, (4 << 20) - 64);
+    let out = lab.sign("signer", &["--format", "legacy", "-a", "n=1"]);
+    assert_fails(&out, 2, "over the limit readers accept");
+    assert_eq!(
+        store.resolve(&Target::tag(&tag)).unwrap().digest,
+        full.digest,
+        "the tag did not move"
+    );
+    // The bundle format still works.
+    lab.signed("signer", &[]);
+}
+
+#[test]
+fn keys_that_differ_only_in_case_are_refused_in_signed_payloads() {
+    let lab = Lab::new();
+    let key = lab.private("signer");
+    let subject = lab.subject();
+    let other = Digest::sha256_of(b"other");
+    let honest =
+        String::from_utf8(simple_signing::payload("r", &subject.digest, &BTreeMap::new()).unwrap())
+            .unwrap();
+    // Go's encoding/json would take the second, differently cased key.
+    let cased = honest.replacen(
+        r#""type":"#,
+        &format!(r#""Image":{{"docker-manifest-digest":"{other}"}},"type":"#),
+        1,
+    );
+    let signature = key.sign(cased.as_bytes());
+    lab.store().push_blob(&mut cased.as_bytes(), None).unwrap();
+    lab.push_sig_manifest(vec![legacy::signature_layer(cased.as_bytes(), &signature)]);
+    let out = lab.verify("signer", &[]);
+    assert_fails(&out, 1, "verifies with key");
+    assert!(stdout(&out).contains("ignoring case"), "{}", stdout(&out));
+}
+
+#[test]
+fn text_from_the_store_cannot_forge_report_lines() {
+    let lab = Lab::new();
+    let key = lab.private("signer");
+    let subject = lab.subject();
+    let statement = Statement::about(
+        &subject.digest,
+        SIGN_PREDICATE_TYPE,
+        serde_json::json!({}),
+        &BTreeMap::new(),
+    );
+    let bytes = bundle::build(&key, &statement).unwrap();
+    let store = lab.store();
+    let (digest, size) = store.push_blob(&mut bytes.as_slice(), None).unwrap();
+    let mut empty: &[u8] = bundle::EMPTY_CONFIG;
+    store.push_blob(&mut empty, None).unwrap();
+    let forged_time = "2026-01-01T00:00:00Z\n  verified  legacy sig layer sha256:0000";
+    let manifest = bundle::referrer_manifest(
+        &subject,
+        Descriptor::new(bundle::MEDIA_TYPE, digest, size),
+        SIGN_PREDICATE_TYPE,
+        forged_time,
+    );
+    push_manifest(&store, &manifest, None);
+    let out = lab.verify("signer", &[]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.trim_start().starts_with("verified"))
+            .count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("\\n  verified"), "{text}");
+}
+
+#[test]
+fn tree_follows_referrers_of_referrers_and_shows_damaged_tags() {
+    let lab = Lab::new();
+    let referrer: Digest = lab.signed("signer", &[]).parse().unwrap();
+    lab.signed("signer", &["--format", "legacy"]);
+    // A signature of the signature.
+    let store = lab.store();
+    let signed_referrer = store.resolve(&Target::digest(referrer.clone())).unwrap();
+    let key = lab.private("signer");
+    let statement = Statement::about(
+        &referrer,
+        SIGN_PREDICATE_TYPE,
+        serde_json::json!({}),
+        &BTreeMap::new(),
+    );
+    let nested =
+        lab.push_bundle_referrer(&signed_referrer, &bundle::build(&key, &statement).unwrap());
+    let out = modelseal()
+        .args(["tree", &lab.reference(), "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["referrers"][0]["digest"], referrer.to_string());
+    assert_eq!(
+        json["referrers"][0]["referrers"][0]["digest"],
+        nested.digest.to_string()
+    );
+    // A .sig tag that is no image manifest is shown as such; the rest is still listed.
+    let tag = legacy::signature_tag(&lab.subject().digest);
+    let not_a_manifest =
+        br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#;
+    store
+        .push_manifest(ManifestPush {
+            bytes: not_a_manifest,
+            media_type: MEDIA_TYPE_IMAGE_MANIFEST,
+            artifact_type: None,
+            tag: Some(&tag),
+            condition: TagCondition::Always,
+        })
+        .unwrap();
+    let out = modelseal()
+        .args(["tree", &lab.reference()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("cannot be read: missing field `config`"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains(&referrer.to_string()));
+    // A manifest damaged on disk stops the listing: its subject cannot be known.
+    let path = lab.blob_path(&nested.digest);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes.push(b' ');
+    fs::write(&path, bytes).unwrap();
+    let out = modelseal()
+        .args(["tree", &lab.reference()])
+        .output()
+        .unwrap();
+    assert_fails(&out, 1, "should be");
+}

@@ -11,8 +11,10 @@ pub const STATEMENT_V01: &str = "https://in-toto.io/Statement/v0.1";
 /// The DSSE payload type of an in-toto statement.
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 
+// Unknown fields are refused, here and in subjects: a field this reader would skip could be one
+// another reader acts on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Statement {
     #[serde(rename = "_type")]
     pub kind: String,
@@ -24,12 +26,22 @@ pub struct Statement {
 
 /// A subject (in-toto ResourceDescriptor): what the statement is about.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Subject {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub digest: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, serde_json::Value>>,
+    // The other ResourceDescriptor fields, kept as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_location: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<serde_json::Value>,
 }
 
 impl Statement {
@@ -53,6 +65,10 @@ impl Statement {
                     digest.hex().to_string(),
                 )]),
                 annotations: Some(annotations),
+                uri: None,
+                content: None,
+                download_location: None,
+                media_type: None,
             }],
             predicate_type: predicate_type.into(),
             predicate,

@@ -16,8 +16,15 @@ pub fn parse_annotation(text: &str) -> Result<(String, String), String> {
     }
 }
 
-pub fn annotation_map(pairs: &[(String, String)]) -> BTreeMap<String, String> {
-    pairs.iter().cloned().collect()
+/// The `-a` pairs as a map; a key given twice is an error, not a silently dropped requirement.
+pub fn annotation_map(pairs: &[(String, String)]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut map = BTreeMap::new();
+    for (key, value) in pairs {
+        if map.insert(key.clone(), value.clone()).is_some() {
+            bail!("annotation {key:?} is given more than once; give each key once");
+        }
+    }
+    Ok(map)
 }
 
 /// Reads a key file, bounded while reading: the size a file reports cannot be trusted (a

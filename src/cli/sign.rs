@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::Rejected;
 use super::args::{annotation_map, key_id, parse_annotation, read_public_key};
+use super::inspect::printable;
 use super::output::{OutputFormat, print_json};
 
 #[derive(clap::Args)]
@@ -79,7 +80,7 @@ pub fn sign_reference(
 
 pub fn run_sign(args: SignArgs) -> anyhow::Result<()> {
     let key = super::keys::read_private_key(&args.key)?;
-    let annotations = annotation_map(&args.annotations);
+    let annotations = annotation_map(&args.annotations)?;
     let (pinned, signed) = sign_reference(&args.reference, &key, args.format, &annotations)?;
     let subject_digest = pinned.target.digest.clone();
     match args.output {
@@ -122,7 +123,7 @@ pub fn verify_reference(
 
 pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
     let key = read_public_key(&args.key)?;
-    let annotations = annotation_map(&args.annotations);
+    let annotations = annotation_map(&args.annotations)?;
     let (pinned, verification) = verify_reference(&args.reference, &key, &annotations)?;
     let key_name = key_id(&key)?;
     match args.output {
@@ -178,7 +179,7 @@ pub fn print_report(pinned: &Reference, key: &str, verification: &Verification) 
                 let when = s
                     .created
                     .as_deref()
-                    .map(|c| format!(", created {c} (as the referrer claims)"))
+                    .map(|c| format!(", created {} (as the referrer claims)", printable(c)))
                     .unwrap_or_default();
                 println!(
                     "  verified  {:<6} {what} {}{when}",
@@ -186,8 +187,10 @@ pub fn print_report(pinned: &Reference, key: &str, verification: &Verification) 
                 );
             }
             Err(reason) => println!(
-                "  rejected  {:<6} {what} {}: {reason}",
-                s.format, s.source.digest
+                "  rejected  {:<6} {what} {}: {}",
+                s.format,
+                s.source.digest,
+                printable(reason)
             ),
         }
     }

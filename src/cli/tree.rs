@@ -1,7 +1,9 @@
 //! `tree`: what is attached to an artifact, like `cosign tree` and `oras discover`.
 
 use modelseal::oci::{Access, open_store};
-use modelseal::oci::{Descriptor, ImageManifest, Store, StoreError, limits};
+use std::collections::HashMap;
+
+use modelseal::oci::{Descriptor, Digest, ImageManifest, Store, StoreError};
 use modelseal::reference::{Reference, Target};
 use modelseal::signature::{bundle, legacy};
 use serde_json::{Value, json};
@@ -33,7 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 pub fn print(reference: &Reference, output: OutputFormat) -> anyhow::Result<()> {
     let store = open_store(reference, Access::Read)?;
     let subject = store.resolve(&reference.target)?;
-    let referrers = referrer_nodes(store.as_ref(), &subject, 0)?;
+    let referrers = referrer_nodes(store.as_ref(), &subject)?;
     let tags = tag_nodes(store.as_ref(), &subject)?;
     let pinned = reference.pinned(subject.digest.clone());
     match output {
@@ -55,46 +57,71 @@ pub fn print(reference: &Reference, output: OutputFormat) -> anyhow::Result<()> 
     }
 }
 
-fn referrer_nodes(
-    store: &dyn Store,
-    subject: &Descriptor,
-    depth: usize,
-) -> anyhow::Result<Vec<Node>> {
-    if depth >= MAX_DEPTH {
-        return Ok(Vec::new());
-    }
-    let mut nodes = Vec::new();
-    for referrer in store.referrers(&subject.digest, None)? {
-        let children = referrer_nodes(store, &referrer, depth.saturating_add(1))?;
-        let kind = referrer
-            .artifact_type
-            .clone()
-            .unwrap_or_else(|| "(no artifact type)".into());
-        let mut details = Vec::new();
-        if let Some(p) = referrer.annotation(bundle::ANNOTATION_PREDICATE_TYPE) {
-            details.push(p.to_string());
+/// The most referrers shown; a hostile store could hold any number.
+const MAX_NODES: usize = 10_000;
+
+/// Referrers of referrers, level by level: one store query per level, however many nodes.
+fn referrer_nodes(store: &dyn Store, subject: &Descriptor) -> anyhow::Result<Vec<Node>> {
+    let mut children_of: HashMap<Digest, Vec<Descriptor>> = HashMap::new();
+    let mut frontier = vec![subject.digest.clone()];
+    let mut total = 0usize;
+    for _ in 0..MAX_DEPTH {
+        if frontier.is_empty() || total >= MAX_NODES {
+            break;
         }
-        if let Some(c) = referrer.annotation(modelseal::oci::ANNOTATION_CREATED) {
-            details.push(format!("created {c}"));
+        let found = store.referrers_of_each(&frontier)?;
+        let mut next = Vec::new();
+        for (parent, mut referrers) in frontier.into_iter().zip(found) {
+            referrers.truncate(MAX_NODES.saturating_sub(total));
+            total = total.saturating_add(referrers.len());
+            next.extend(referrers.iter().map(|d| d.digest.clone()));
+            children_of.insert(parent, referrers);
         }
-        let suffix = if details.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", details.join(", "))
-        };
-        nodes.push(Node {
-            label: format!("{} {kind}{suffix}", referrer.digest),
-            json: json!({
-                "digest": referrer.digest,
-                "mediaType": referrer.media_type,
-                "artifactType": referrer.artifact_type,
-                "annotations": referrer.annotations,
-                "referrers": children.iter().map(|n| n.json.clone()).collect::<Vec<_>>(),
-            }),
-            children,
-        });
+        frontier = next;
     }
-    Ok(nodes)
+    Ok(build(&subject.digest, &mut children_of))
+}
+
+/// Each manifest has one subject, so the referrers form a tree: every node is built once.
+fn build(parent: &Digest, children_of: &mut HashMap<Digest, Vec<Descriptor>>) -> Vec<Node> {
+    let referrers = children_of.remove(parent).unwrap_or_default();
+    referrers
+        .into_iter()
+        .map(|referrer| {
+            let children = build(&referrer.digest, children_of);
+            referrer_node(referrer, children)
+        })
+        .collect()
+}
+
+fn referrer_node(referrer: Descriptor, children: Vec<Node>) -> Node {
+    let kind = referrer
+        .artifact_type
+        .clone()
+        .unwrap_or_else(|| "(no artifact type)".into());
+    let mut details = Vec::new();
+    if let Some(p) = referrer.annotation(bundle::ANNOTATION_PREDICATE_TYPE) {
+        details.push(p.to_string());
+    }
+    if let Some(c) = referrer.annotation(modelseal::oci::ANNOTATION_CREATED) {
+        details.push(format!("created {c}"));
+    }
+    let suffix = if details.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", details.join(", "))
+    };
+    Node {
+        label: format!("{} {kind}{suffix}", referrer.digest),
+        json: json!({
+            "digest": referrer.digest,
+            "mediaType": referrer.media_type,
+            "artifactType": referrer.artifact_type,
+            "annotations": referrer.annotations,
+            "referrers": children.iter().map(|n| n.json.clone()).collect::<Vec<_>>(),
+        }),
+        children,
+    }
 }
 
 fn tag_nodes(store: &dyn Store, subject: &Descriptor) -> anyhow::Result<Vec<Node>> {
@@ -109,13 +136,22 @@ fn tag_nodes(store: &dyn Store, subject: &Descriptor) -> anyhow::Result<Vec<Node
             Err(StoreError::TagNotFound { .. }) => continue,
             Err(e) => return Err(e.into()),
         };
-        let bytes = store.fetch_manifest(&descriptor)?;
-        let layers = if descriptor.size <= limits::MAX_MANIFEST_BYTES {
-            serde_json::from_slice::<ImageManifest>(&bytes)
-                .map(|m| m.layers)
-                .map_err(|e| anyhow::anyhow!("{tag} is not a valid manifest: {e}"))?
-        } else {
-            Vec::new()
+        // A damaged or oversized tag is shown as such rather than hiding the rest.
+        let layers = match store
+            .fetch_manifest(&descriptor)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                serde_json::from_slice::<ImageManifest>(&bytes).map_err(|e| e.to_string())
+            }) {
+            Ok(manifest) => manifest.layers,
+            Err(reason) => {
+                nodes.push(Node {
+                    label: format!("{tag} {} (cannot be read: {reason})", descriptor.digest),
+                    json: json!({"tag": tag, "digest": descriptor.digest, "error": reason}),
+                    children: Vec::new(),
+                });
+                continue;
+            }
         };
         let children = layers
             .iter()

@@ -210,15 +210,19 @@ impl LayoutStore {
             .map_err(|e| StoreError::io(tmp.path(), e))?;
         tmp.persist(&path)
             .map_err(|e| StoreError::io(&path, e.error))?;
-        if let Ok(dir) = File::open(&self.root) {
-            // Best effort: some filesystems cannot fsync a directory.
-            let _ = dir.sync_all();
-        }
+        sync_directory(&self.root);
         Ok(())
     }
 
     fn manifest_descriptors(&self) -> Result<Vec<Descriptor>, StoreError> {
         Ok(self.read_index()?.manifests)
+    }
+}
+
+/// Makes renames in `dir` durable. Best effort: some filesystems cannot fsync a directory.
+fn sync_directory(dir: &Path) {
+    if let Ok(handle) = File::open(dir) {
+        let _ = handle.sync_all();
     }
 }
 
@@ -363,6 +367,12 @@ impl Store for LayoutStore {
         // which also repairs a blob damaged on disk.
         tmp.persist(&path)
             .map_err(|e| StoreError::io(&path, e.error))?;
+        if size <= SYNC_BLOBS_UP_TO
+            && let Some(dir) = path.parent()
+        {
+            // The rename itself must be durable before an index can name the blob.
+            sync_directory(dir);
+        }
         Ok((digest, size))
     }
 
@@ -382,32 +392,45 @@ impl Store for LayoutStore {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<Descriptor>, StoreError> {
+        let mut all = self.referrers_of_each(std::slice::from_ref(subject))?;
+        let found = all.pop().unwrap_or_default();
+        Ok(found
+            .into_iter()
+            .filter(|d| artifact_type.is_none() || d.artifact_type.as_deref() == artifact_type)
+            .collect())
+    }
+
+    /// One scan of the index answers for every subject: the subject lives in each manifest,
+    /// not in its index entry, so every listed manifest is read (and verified) once.
+    fn referrers_of_each(&self, subjects: &[Digest]) -> Result<Vec<Vec<Descriptor>>, StoreError> {
+        let mut found: Vec<Vec<Descriptor>> = subjects.iter().map(|_| Vec::new()).collect();
         let mut seen = BTreeSet::new();
-        let mut found = Vec::new();
         for entry in self.manifest_descriptors()? {
             let is_manifest =
                 is_manifest_media_type(&entry.media_type) || is_index_media_type(&entry.media_type);
             if !is_manifest || !seen.insert(entry.digest.clone()) {
                 continue;
             }
-            // The subject lives in the manifest, not in the index entry: read every one.
             let bytes = self.fetch_manifest(&entry)?;
             let header: ManifestHeader =
                 serde_json::from_slice(&bytes).map_err(|e| StoreError::Invalid {
                     what: format!("manifest {}", entry.digest),
                     reason: e.to_string(),
                 })?;
-            if header.subject.as_ref().map(|s| &s.digest) != Some(subject) {
+            let Some(subject) = header.subject.as_ref().map(|s| &s.digest) else {
                 continue;
-            }
-            let kind = header.effective_artifact_type().map(str::to_string);
-            if artifact_type.is_some() && kind.as_deref() != artifact_type {
+            };
+            let Some(slot) = subjects
+                .iter()
+                .position(|s| s == subject)
+                .and_then(|i| found.get_mut(i))
+            else {
                 continue;
-            }
+            };
             let mut descriptor = Descriptor::new(entry.media_type, entry.digest, entry.size);
-            descriptor.artifact_type = kind;
+            descriptor.artifact_type = header.effective_artifact_type().map(str::to_string);
             descriptor.annotations = header.annotations;
-            found.push(descriptor);
+            slot.push(descriptor);
         }
         Ok(found)
     }
@@ -670,6 +693,14 @@ mod tests {
         assert_eq!(sigs.len(), 1);
         assert_eq!(sigs[0].artifact_type.as_deref(), Some("sig"));
         assert_eq!(store.tags().unwrap(), vec!["v1"]);
+        let each = store
+            .referrers_of_each(&[
+                sig.digest.clone(),
+                subject.digest.clone(),
+                att.digest.clone(),
+            ])
+            .unwrap();
+        assert_eq!(each.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 2, 0]);
         // Pushing the same referrer again lists it once.
         push(&store, &manifest_bytes(Some(&subject), "sig"), None);
         assert_eq!(store.referrers(&subject.digest, None).unwrap().len(), 2);

@@ -156,6 +156,12 @@ pub trait Store: Send + Sync {
         artifact_type: Option<&str>,
     ) -> Result<Vec<Descriptor>, StoreError>;
 
+    /// The referrers of each of `subjects`, in the same order. Stores that can answer for
+    /// many subjects with one scan (an image layout) override this.
+    fn referrers_of_each(&self, subjects: &[Digest]) -> Result<Vec<Vec<Descriptor>>, StoreError> {
+        subjects.iter().map(|s| self.referrers(s, None)).collect()
+    }
+
     /// The tags in the store, sorted.
     fn tags(&self) -> Result<Vec<String>, StoreError>;
 }

@@ -10,8 +10,10 @@ use crate::oci::Digest;
 pub const MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 pub const SIGNATURE_TYPE: &str = "cosign container image signature";
 
-// Field order is Go's struct order, which is the JSON order cosign signs.
+// Field order is Go's struct order, which is the JSON order cosign signs. Unknown fields are
+// refused: a field this reader would skip could be one another reader acts on.
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Payload {
     pub critical: Critical,
     /// `null` without annotations, as Go writes a nil map.
@@ -19,6 +21,7 @@ pub struct Payload {
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Critical {
     pub identity: Identity,
     pub image: Image,
@@ -27,12 +30,14 @@ pub struct Critical {
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Identity {
     #[serde(rename = "docker-reference")]
     pub docker_reference: String,
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Image {
     #[serde(rename = "docker-manifest-digest")]
     pub docker_manifest_digest: String,
