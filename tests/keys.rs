@@ -14,17 +14,7 @@ fn generates_cosign_format_key_pairs() {
     for algorithm in ["ecdsa-p256", "ed25519"] {
         let ws = Workspace::new();
         let prefix = ws.path("release");
-        let out = modelseal()
-            .args([
-                "generate-key-pair",
-                "--algorithm",
-                algorithm,
-                "--output-key-prefix",
-            ])
-            .arg(&prefix)
-            .env("COSIGN_PASSWORD", "correct horse")
-            .output()
-            .unwrap();
+        let out = generate_key_pair(&prefix, algorithm, "correct horse");
         assert!(out.status.success(), "{}", stderr(&out));
         let key_path = ws.path("release.key");
         let private = fs::read_to_string(&key_path).unwrap();

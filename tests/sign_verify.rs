@@ -42,17 +42,7 @@ impl Lab {
             Algorithm::EcdsaP256 => "ecdsa-p256",
             Algorithm::Ed25519 => "ed25519",
         };
-        let out = modelseal()
-            .args([
-                "generate-key-pair",
-                "--algorithm",
-                algorithm,
-                "--output-key-prefix",
-            ])
-            .arg(self.ws.path(name))
-            .env("COSIGN_PASSWORD", "pw")
-            .output()
-            .unwrap();
+        let out = generate_key_pair(&self.ws.path(name), algorithm, "pw");
         assert!(out.status.success(), "{}", stderr(&out));
     }
 

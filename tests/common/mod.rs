@@ -73,6 +73,22 @@ impl Workspace {
     }
 }
 
+/// Runs `modelseal generate-key-pair --algorithm ALGORITHM --output-key-prefix PREFIX` with
+/// `password` in `COSIGN_PASSWORD`.
+pub fn generate_key_pair(prefix: &Path, algorithm: &str, password: &str) -> Output {
+    modelseal()
+        .args([
+            "generate-key-pair",
+            "--algorithm",
+            algorithm,
+            "--output-key-prefix",
+        ])
+        .arg(prefix)
+        .env("COSIGN_PASSWORD", password)
+        .output()
+        .expect("run")
+}
+
 pub fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).expect("mkdir");
     for entry in fs::read_dir(from).expect("read_dir") {
