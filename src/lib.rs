@@ -15,6 +15,7 @@
 //! trusted; [`keys`] sign and verify. The command-line program is a thin layer over it.
 
 pub mod attest;
+pub mod copy;
 pub mod json;
 pub mod keys;
 pub mod modelpack;

@@ -14,5 +14,11 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    // Rust ignores SIGPIPE, so writing to a closed pipe (`modelseal tree ... | head`) would
+    // panic; restore the default every Unix command-line tool has: end quietly.
+    // SAFETY: called first thing in main, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     cli::main()
 }

@@ -1,6 +1,7 @@
 //! Command-line definitions and the only place that prints.
 
 mod args;
+mod copy;
 mod inspect;
 mod keys;
 mod output;
@@ -45,6 +46,9 @@ enum Command {
     Verify(sign::VerifyArgs),
     /// Show the referrers and signature tags attached to an artifact.
     Tree(tree::Args),
+    /// Copy an artifact between stores with every referrer and signature tag.
+    #[command(visible_aliases = ["push", "pull"])]
+    Copy(copy::Args),
     /// Write a new key pair: P.key (cosign's encrypted format, mode 0600) and P.pub.
     GenerateKeyPair(keys::GenerateArgs),
     /// Print the public key of a private key file.
@@ -60,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Sign(args) => sign::run_sign(args),
         Command::Verify(args) => sign::run_verify(args),
         Command::Tree(args) => tree::run(args),
+        Command::Copy(args) => copy::run(args),
         Command::GenerateKeyPair(args) => keys::generate(args),
         Command::PublicKey(args) => keys::public_key(args),
     };

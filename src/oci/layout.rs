@@ -351,6 +351,11 @@ impl Store for LayoutStore {
                 actual: digest.to_string(),
             });
         }
+        // Blobs are content, not secrets: readable as other tools write them (the temporary
+        // file starts private).
+        tmp.as_file()
+            .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .map_err(|e| StoreError::io(tmp.path(), e))?;
         if size <= SYNC_BLOBS_UP_TO {
             // Manifests, configs and signatures are made durable before an index can name
             // them; large layers are not (the cost would dominate packing, and a short layer
@@ -374,6 +379,15 @@ impl Store for LayoutStore {
             sync_directory(dir);
         }
         Ok((digest, size))
+    }
+
+    fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
+        let path = self.blob_path(digest);
+        match fs::metadata(&path) {
+            Ok(meta) => Ok(meta.is_file()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
     }
 
     fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send>, StoreError> {

@@ -3,12 +3,14 @@
 mod digest;
 pub mod layout;
 mod manifest;
+pub mod registry;
 mod store;
 mod verified;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use layout::LayoutStore;
 pub use manifest::*;
+pub use registry::RegistryStore;
 pub use store::{ManifestPush, Store, StoreError, TagCondition, fetch_blob};
 pub use verified::VerifiedReader;
 
@@ -30,9 +32,9 @@ pub fn open_store(reference: &Reference, access: Access) -> Result<Box<dyn Store
             Access::Read => LayoutStore::open(path)?,
             Access::Write => LayoutStore::open_or_create(path)?,
         })),
-        Location::Registry { host, .. } => Err(StoreError::Unsupported(format!(
-            "this build of modelseal cannot reach registry {host} yet; copy the artifact into a local layout (`oci:DIR`) with skopeo or oras"
-        ))),
+        Location::Registry { host, repository } => {
+            Ok(Box::new(registry::RegistryStore::open(host, repository)?))
+        }
     }
 }
 

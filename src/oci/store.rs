@@ -30,6 +30,8 @@ pub enum StoreError {
     },
     #[error("tag {tag:?} in {location} was changed by someone else meanwhile")]
     TagMoved { tag: String, location: String },
+    #[error("{location}: {message}")]
+    Remote { location: String, message: String },
     #[error("{what} not found in {location}")]
     NotFound { what: String, location: String },
     #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
@@ -145,6 +147,9 @@ pub trait Store: Send + Sync {
         reader: &mut dyn Read,
         expected: Option<&Digest>,
     ) -> Result<(Digest, u64), StoreError>;
+
+    /// Whether the store holds the blob (so a copy can skip it).
+    fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError>;
 
     /// Streams a blob out; the reader fails unless the content matches the descriptor.
     fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send>, StoreError>;

@@ -1,0 +1,634 @@
+//! A repository in an OCI registry as a [`Store`], over oci-client. Manifests travel as raw
+//! bytes and are hashed here (the digest signed is the digest pushed, and a registry's word
+//! about a digest is never taken); blobs stream both ways, checked while they stream.
+//!
+//! Referrers are read from and written to the referrers tag-schema index (`sha256-<hex>`),
+//! which every registry can hold: entries carry the referrer's `artifactType` and all its
+//! annotations, as the distribution spec requires. Each entry is checked against the
+//! referrer's own manifest before it counts.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference as OciReference};
+
+use super::digest::{Algorithm, Digest, Hasher};
+use super::limits::MAX_MANIFEST_BYTES;
+use super::manifest::{
+    Descriptor, ImageIndex, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+    MEDIA_TYPE_IMAGE_INDEX, MEDIA_TYPE_IMAGE_MANIFEST, ManifestHeader,
+};
+use super::store::{ManifestPush, Store, StoreError, TagCondition};
+use super::verified::VerifiedReader;
+use crate::reference::Target;
+
+const ACCEPTED_MANIFESTS: [&str; 4] = [
+    MEDIA_TYPE_IMAGE_MANIFEST,
+    MEDIA_TYPE_IMAGE_INDEX,
+    MEDIA_TYPE_DOCKER_MANIFEST,
+    MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+];
+/// How often the referrers index is re-written when concurrent writers keep changing it.
+const INDEX_UPDATE_ATTEMPTS: usize = 16;
+const UPLOAD_CHUNK: usize = 1 << 20;
+
+pub struct RegistryStore {
+    client: Client,
+    runtime: Arc<tokio::runtime::Runtime>,
+    host: String,
+    repository: String,
+    auth: RegistryAuth,
+}
+
+/// Loopback registries are spoken to over plain HTTP, as docker does; others over HTTPS.
+fn is_loopback(host: &str) -> bool {
+    let name = host
+        .rsplit_once(':')
+        .filter(|(name, port)| !port.contains(']') && !name.is_empty())
+        .map_or(host, |(name, _)| name);
+    name == "localhost"
+        || name == "[::1]"
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Credentials from the Docker config (`auths`, `credsStore`, `credHelpers`, `DOCKER_CONFIG`),
+/// as docker, cosign and oras read them; anonymous when none is configured.
+fn credentials(host: &str) -> Result<RegistryAuth, StoreError> {
+    use docker_credential::{CredentialRetrievalError as E, DockerCredential};
+    match docker_credential::get_credential(host) {
+        Ok(DockerCredential::UsernamePassword(user, password)) => {
+            Ok(RegistryAuth::Basic(user, password))
+        }
+        Ok(DockerCredential::IdentityToken(token)) => Ok(RegistryAuth::Bearer(token)),
+        Err(E::NoCredentialConfigured | E::ConfigNotFound | E::ConfigReadError) => {
+            Ok(RegistryAuth::Anonymous)
+        }
+        Err(e) => Err(StoreError::Remote {
+            location: host.to_string(),
+            message: format!("cannot get the credentials for {host}: {e}"),
+        }),
+    }
+}
+
+impl RegistryStore {
+    pub fn open(host: &str, repository: &str) -> Result<RegistryStore, StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::io("tokio runtime", e))?;
+        let protocol = if is_loopback(host) {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        };
+        let config = ClientConfig {
+            protocol,
+            connect_timeout: Some(std::time::Duration::from_secs(30)),
+            read_timeout: Some(std::time::Duration::from_secs(300)),
+            ..ClientConfig::default()
+        };
+        Ok(RegistryStore {
+            client: Client::new(config),
+            runtime: Arc::new(runtime),
+            host: host.to_string(),
+            repository: repository.to_string(),
+            auth: credentials(host)?,
+        })
+    }
+
+    fn reference(&self, target: &Target) -> OciReference {
+        match (&target.digest, &target.tag) {
+            (Some(digest), _) => OciReference::with_digest(
+                self.host.clone(),
+                self.repository.clone(),
+                digest.to_string(),
+            ),
+            (None, _) => OciReference::with_tag(
+                self.host.clone(),
+                self.repository.clone(),
+                target.tag_or_default().to_string(),
+            ),
+        }
+    }
+
+    fn remote(&self, what: &str, error: OciDistributionError) -> StoreError {
+        if is_not_found(&error) {
+            return StoreError::NotFound {
+                what: what.to_string(),
+                location: self.location(),
+            };
+        }
+        StoreError::Remote {
+            location: self.location(),
+            message: format!("{what}: {error}"),
+        }
+    }
+
+    /// Pulls a manifest's raw bytes and checks them: bounded, and hashing to `expected` when
+    /// one is known. Returns the bytes and their digest.
+    fn pull_manifest(&self, target: &Target, what: &str) -> Result<(Vec<u8>, Digest), StoreError> {
+        let reference = self.reference(target);
+        self.runtime
+            .block_on(
+                self.client
+                    .auth(&reference, &self.auth, oci_client::RegistryOperation::Pull),
+            )
+            .map_err(|e| self.remote(what, e))?;
+        let (bytes, _claimed) = self
+            .runtime
+            .block_on(
+                self.client
+                    .pull_manifest_raw(&reference, &self.auth, &ACCEPTED_MANIFESTS),
+            )
+            .map_err(|e| {
+                if let Some(tag) = &target.tag
+                    && target.digest.is_none()
+                    && is_not_found(&e)
+                {
+                    return StoreError::TagNotFound {
+                        tag: tag.clone(),
+                        location: self.location(),
+                    };
+                }
+                self.remote(what, e)
+            })?;
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(StoreError::TooLarge {
+                what: what.to_string(),
+                size: bytes.len() as u64,
+                limit: MAX_MANIFEST_BYTES,
+            });
+        }
+        let algorithm = target
+            .digest
+            .as_ref()
+            .map_or(Algorithm::Sha256, Digest::algorithm);
+        let mut hasher = Hasher::new(algorithm);
+        hasher.update(&bytes);
+        let actual = hasher.finish();
+        if let Some(expected) = &target.digest
+            && expected != &actual
+        {
+            return Err(StoreError::DigestMismatch {
+                what: what.to_string(),
+                expected: expected.clone(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok((bytes.to_vec(), actual))
+    }
+
+    fn push_raw_manifest(
+        &self,
+        target: &Target,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<(), StoreError> {
+        self.runtime
+            .block_on(self.client.auth(
+                &self.reference(target),
+                &self.auth,
+                oci_client::RegistryOperation::Push,
+            ))
+            .map_err(|e| self.remote("authenticating", e))?;
+        let content_type = media_type.parse().map_err(|_| StoreError::Invalid {
+            what: "manifest media type".into(),
+            reason: format!("{media_type:?} is not a valid header value"),
+        })?;
+        self.runtime
+            .block_on(self.client.push_manifest_raw(
+                &self.reference(target),
+                Bytes::copy_from_slice(bytes),
+                content_type,
+            ))
+            .map_err(|e| self.remote("pushing a manifest", e))?;
+        Ok(())
+    }
+
+    /// The tag-schema referrers index of `subject`, or an empty one.
+    fn referrers_index(&self, subject: &Digest) -> Result<ImageIndex, StoreError> {
+        let tag = referrers_tag(subject);
+        match self.pull_manifest(&Target::tag(&tag), &format!("referrers index {tag}")) {
+            Ok((bytes, _)) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Invalid {
+                what: format!("referrers index {tag}"),
+                reason: e.to_string(),
+            }),
+            Err(StoreError::TagNotFound { .. }) => Ok(ImageIndex::empty()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds a pushed referrer to its subject's tag-schema index, re-reading after each write
+    /// until the entry is there (a concurrent writer may have replaced the index meanwhile).
+    fn add_referrer(&self, subject: &Digest, entry: Descriptor) -> Result<(), StoreError> {
+        let tag = referrers_tag(subject);
+        for _ in 0..INDEX_UPDATE_ATTEMPTS {
+            let mut index = self.referrers_index(subject)?;
+            if index.manifests.iter().any(|d| d.digest == entry.digest) {
+                return Ok(());
+            }
+            index.manifests.push(entry.clone());
+            let bytes = serde_json::to_vec(&index).map_err(|e| StoreError::Invalid {
+                what: format!("referrers index {tag}"),
+                reason: e.to_string(),
+            })?;
+            self.push_raw_manifest(&Target::tag(&tag), &bytes, MEDIA_TYPE_IMAGE_INDEX)?;
+        }
+        Err(StoreError::TagMoved {
+            tag,
+            location: self.location(),
+        })
+    }
+}
+
+/// The referrers tag schema: the subject digest with `:` replaced by `-`.
+pub fn referrers_tag(subject: &Digest) -> String {
+    format!("{}-{}", subject.algorithm().name(), subject.hex())
+}
+
+fn is_not_found(error: &OciDistributionError) -> bool {
+    match error {
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        OciDistributionError::ServerError { code: 404, .. } => true,
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                OciErrorCode::ManifestUnknown
+                    | OciErrorCode::BlobUnknown
+                    | OciErrorCode::NameUnknown
+            )
+        }),
+        _ => false,
+    }
+}
+
+fn media_type_of(bytes: &[u8]) -> Option<String> {
+    serde_json::from_slice::<ManifestHeader>(bytes)
+        .ok()?
+        .media_type
+}
+
+impl Store for RegistryStore {
+    fn location(&self) -> String {
+        format!("{}/{}", self.host, self.repository)
+    }
+
+    fn resolve(&self, target: &Target) -> Result<Descriptor, StoreError> {
+        let what = match &target.digest {
+            Some(d) => format!("manifest {d}"),
+            None => format!("tag {}", target.tag_or_default()),
+        };
+        let (bytes, digest) = self.pull_manifest(target, &what)?;
+        let media_type = media_type_of(&bytes).ok_or_else(|| StoreError::Invalid {
+            what,
+            reason: "the manifest has no mediaType".into(),
+        })?;
+        Ok(Descriptor::new(media_type, digest, bytes.len() as u64))
+    }
+
+    fn fetch_manifest(&self, descriptor: &Descriptor) -> Result<Vec<u8>, StoreError> {
+        let what = format!("manifest {}", descriptor.digest);
+        if descriptor.size > MAX_MANIFEST_BYTES {
+            return Err(StoreError::TooLarge {
+                what,
+                size: descriptor.size,
+                limit: MAX_MANIFEST_BYTES,
+            });
+        }
+        let (bytes, _) = self.pull_manifest(&Target::digest(descriptor.digest.clone()), &what)?;
+        if bytes.len() as u64 != descriptor.size {
+            return Err(StoreError::SizeMismatch {
+                what,
+                expected: descriptor.size,
+                actual: bytes.len() as u64,
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn push_manifest(&self, manifest: ManifestPush<'_>) -> Result<Descriptor, StoreError> {
+        let digest = Digest::sha256_of(manifest.bytes);
+        if let Some(tag) = manifest.tag {
+            // The registry has no conditional write: check before, and verify after.
+            let current = match self.resolve(&Target::tag(tag)) {
+                Ok(d) => Some(d.digest),
+                Err(StoreError::TagNotFound { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            let holds = match &manifest.condition {
+                TagCondition::Always => true,
+                TagCondition::Absent => current.is_none(),
+                TagCondition::Names(expected) => current.as_ref() == Some(expected),
+            };
+            if !holds {
+                return Err(StoreError::TagMoved {
+                    tag: tag.to_string(),
+                    location: self.location(),
+                });
+            }
+        }
+        self.push_raw_manifest(
+            &Target::digest(digest.clone()),
+            manifest.bytes,
+            manifest.media_type,
+        )?;
+        if let Some(tag) = manifest.tag {
+            self.push_raw_manifest(&Target::tag(tag), manifest.bytes, manifest.media_type)?;
+            if manifest.condition != TagCondition::Always
+                && self.resolve(&Target::tag(tag))?.digest != digest
+            {
+                // Another writer replaced it right after us: the caller reads again and retries.
+                return Err(StoreError::TagMoved {
+                    tag: tag.to_string(),
+                    location: self.location(),
+                });
+            }
+        }
+        let mut descriptor =
+            Descriptor::new(manifest.media_type, digest, manifest.bytes.len() as u64);
+        descriptor.artifact_type = manifest.artifact_type.map(str::to_string);
+        if let Ok(header) = serde_json::from_slice::<ManifestHeader>(manifest.bytes)
+            && let Some(subject) = &header.subject
+        {
+            let mut entry = descriptor.clone();
+            entry.artifact_type = header.effective_artifact_type().map(str::to_string);
+            entry.annotations = header.annotations.clone();
+            self.add_referrer(&subject.digest, entry)?;
+        }
+        Ok(descriptor)
+    }
+
+    fn push_blob(
+        &self,
+        reader: &mut dyn Read,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, u64), StoreError> {
+        let reference = self.reference(&Target::default());
+        self.runtime
+            .block_on(
+                self.client
+                    .auth(&reference, &self.auth, oci_client::RegistryOperation::Push),
+            )
+            .map_err(|e| self.remote("authenticating", e))?;
+        let mut first = vec![0u8; UPLOAD_CHUNK];
+        let n = read_some(reader, &mut first).map_err(|e| StoreError::io("blob upload", e))?;
+        first.truncate(n);
+        if n == 0 {
+            // The chunked upload refuses empty content; an empty blob goes in one request.
+            let digest = Digest::sha256_of(b"");
+            check_expected(expected, &digest)?;
+            self.runtime
+                .block_on(
+                    self.client
+                        .push_blob(&reference, Bytes::new(), &digest.to_string()),
+                )
+                .map_err(|e| self.remote("pushing a blob", e))?;
+            return Ok((digest, 0));
+        }
+        // The reader stays on this thread; the upload runs on another, fed through a channel.
+        let (sender, receiver) =
+            tokio::sync::mpsc::channel::<Result<Bytes, OciDistributionError>>(4);
+        let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        });
+        let (uploaded, read) = std::thread::scope(|scope| {
+            let upload = scope.spawn(|| {
+                self.runtime
+                    .block_on(self.client.push_blob_stream_chunked(&reference, stream))
+            });
+            let read = feed(reader, first, &sender);
+            drop(sender);
+            (upload.join(), read)
+        });
+        let (digest, size) = read.map_err(|e| StoreError::io("blob upload", e))?;
+        let response = uploaded
+            .map_err(|_| StoreError::Unsupported("the upload thread panicked".into()))?
+            .map_err(|e| self.remote("pushing a blob", e))?;
+        if response.blob_digest != digest.to_string() || response.size != size {
+            return Err(StoreError::Remote {
+                location: self.location(),
+                message: "the upload does not match what was read".into(),
+            });
+        }
+        check_expected(expected, &digest)?;
+        Ok((digest, size))
+    }
+
+    fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
+        let reference = self.reference(&Target::default());
+        self.runtime
+            .block_on(
+                self.client
+                    .auth(&reference, &self.auth, oci_client::RegistryOperation::Pull),
+            )
+            .map_err(|e| self.remote("authenticating", e))?;
+        self.runtime
+            .block_on(self.client.blob_exists(&reference, &digest.to_string()))
+            .map_err(|e| self.remote(&format!("blob {digest}"), e))
+    }
+
+    fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send>, StoreError> {
+        let what = format!("blob {}", descriptor.digest);
+        let reference = self.reference(&Target::default());
+        let layer = oci_client::manifest::OciDescriptor {
+            media_type: descriptor.media_type.clone(),
+            digest: descriptor.digest.to_string(),
+            size: i64::try_from(descriptor.size).map_err(|_| StoreError::TooLarge {
+                what: what.clone(),
+                size: descriptor.size,
+                limit: i64::MAX as u64,
+            })?,
+            ..Default::default()
+        };
+        self.runtime
+            .block_on(
+                self.client
+                    .auth(&reference, &self.auth, oci_client::RegistryOperation::Pull),
+            )
+            .map_err(|e| self.remote(&what, e))?;
+        let sized = self
+            .runtime
+            .block_on(self.client.pull_blob_stream(&reference, &layer))
+            .map_err(|e| self.remote(&what, e))?;
+        let reader = StreamReader {
+            runtime: self.runtime.clone(),
+            stream: sized.stream,
+            chunk: Bytes::new(),
+            ended: false,
+        };
+        Ok(Box::new(VerifiedReader::new(
+            reader,
+            what,
+            descriptor.digest.clone(),
+            descriptor.size,
+        )))
+    }
+
+    fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, StoreError> {
+        let index = self.referrers_index(subject)?;
+        let mut found = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for entry in index.manifests {
+            if !seen.insert(entry.digest.clone()) {
+                continue;
+            }
+            // The index is only a list: the referrer's own manifest says what it is about.
+            let bytes = self.fetch_manifest(&entry)?;
+            let header: ManifestHeader =
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::Invalid {
+                    what: format!("manifest {}", entry.digest),
+                    reason: e.to_string(),
+                })?;
+            if header.subject.as_ref().map(|s| &s.digest) != Some(subject) {
+                continue;
+            }
+            let kind = header.effective_artifact_type().map(str::to_string);
+            if artifact_type.is_some() && kind.as_deref() != artifact_type {
+                continue;
+            }
+            let mut descriptor = Descriptor::new(entry.media_type, entry.digest, entry.size);
+            descriptor.artifact_type = kind;
+            descriptor.annotations = header.annotations;
+            found.push(descriptor);
+        }
+        Ok(found)
+    }
+
+    fn tags(&self) -> Result<Vec<String>, StoreError> {
+        let reference = self.reference(&Target::default());
+        let mut tags = self
+            .runtime
+            .block_on(self.client.list_tags(&reference, &self.auth, None, None))
+            .map_err(|e| self.remote("listing tags", e))?
+            .tags;
+        tags.sort();
+        Ok(tags)
+    }
+}
+
+fn check_expected(expected: Option<&Digest>, actual: &Digest) -> Result<(), StoreError> {
+    match expected {
+        Some(expected) if expected != actual => Err(StoreError::DigestMismatch {
+            what: "uploaded blob".into(),
+            expected: expected.clone(),
+            actual: actual.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Reads until the buffer is full or the input ends.
+fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while let Some(rest) = buf.get_mut(filled..) {
+        if rest.is_empty() {
+            break;
+        }
+        match reader.read(rest) {
+            Ok(0) => break,
+            Ok(n) => filled = filled.saturating_add(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Sends `first` and the rest of `reader` to the upload, hashing what is sent.
+fn feed(
+    reader: &mut dyn Read,
+    first: Vec<u8>,
+    sender: &tokio::sync::mpsc::Sender<Result<Bytes, OciDistributionError>>,
+) -> io::Result<(Digest, u64)> {
+    let mut hasher = Hasher::new(Algorithm::Sha256);
+    let mut size: u64 = 0;
+    let mut chunk = first;
+    loop {
+        if chunk.is_empty() {
+            break;
+        }
+        hasher.update(&chunk);
+        size = size.saturating_add(chunk.len() as u64);
+        if sender.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+            // The upload stopped; its error says why.
+            break;
+        }
+        let mut next = vec![0u8; UPLOAD_CHUNK];
+        let n = read_some(reader, &mut next)?;
+        next.truncate(n);
+        chunk = next;
+    }
+    Ok((hasher.finish(), size))
+}
+
+/// A blocking reader over a blob download stream.
+struct StreamReader {
+    runtime: Arc<tokio::runtime::Runtime>,
+    stream: futures_util::stream::BoxStream<'static, Result<Bytes, io::Error>>,
+    chunk: Bytes,
+    /// The stream has ended: it must not be polled again (oci-client's verifying stream
+    /// reports an error when it is).
+    ended: bool,
+}
+
+impl Read for StreamReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.chunk.is_empty() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.runtime.block_on(self.stream.next()) {
+                Some(Ok(next)) => self.chunk = next,
+                Some(Err(e)) => return Err(e),
+                None => self.ended = true,
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        let head = self.chunk.split_to(n);
+        if let Some(target) = buf.get_mut(..n) {
+            target.copy_from_slice(&head);
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_use_plain_http() {
+        for host in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "registry.example.com",
+            "10.0.0.1:5000",
+            "127.example.com",
+            "[::2]:5000",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+        assert_eq!(
+            referrers_tag(&Digest::sha256_of(b"x")),
+            format!("sha256-{}", Digest::sha256_of(b"x").hex())
+        );
+    }
+}
