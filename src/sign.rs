@@ -149,7 +149,9 @@ fn sign_legacy(
         let mut layers = existing;
         layers.push(layer.clone());
         let config_bytes = legacy::config_blob(&layers);
-        let (config_digest, config_size) = store.push_blob(&mut config_bytes.as_slice(), None)?;
+        let config_digest = crate::oci::Digest::sha256_of(&config_bytes);
+        let (config_digest, config_size) =
+            store.push_blob(&mut config_bytes.as_slice(), Some(&config_digest))?;
         let config = Descriptor::new(legacy::CONFIG_MEDIA_TYPE, config_digest, config_size);
         let bytes = to_json(&legacy::manifest(layers, config))?;
         if bytes.len() as u64 > limits::MAX_MANIFEST_BYTES {

@@ -36,6 +36,13 @@ const ACCEPTED_MANIFESTS: [&str; 4] = [
 /// How often the referrers index is re-written when concurrent writers keep changing it.
 const INDEX_UPDATE_ATTEMPTS: usize = 16;
 const UPLOAD_CHUNK: usize = 1 << 20;
+/// Idempotent requests are tried this often in all.
+const RETRY_ATTEMPTS: usize = 8;
+const RETRY_FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+/// How long a writer waits before checking that its read-modify-write of a tag survived. A
+/// registry has no conditional writes: a concurrent writer that read the tag before our push
+/// overwrites it within its check-to-push time, which this wait outlasts.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(150);
 
 pub struct RegistryStore {
     client: Client,
@@ -142,11 +149,13 @@ impl RegistryStore {
             )
             .map_err(|e| self.remote(what, e))?;
         let (bytes, _claimed) = self
-            .runtime
-            .block_on(
-                self.client
-                    .pull_manifest_raw(&reference, &self.auth, &ACCEPTED_MANIFESTS),
-            )
+            .retrying(|| {
+                self.runtime.block_on(self.client.pull_manifest_raw(
+                    &reference,
+                    &self.auth,
+                    &ACCEPTED_MANIFESTS,
+                ))
+            })
             .map_err(|e| {
                 if let Some(tag) = &target.tag
                     && target.digest.is_none()
@@ -198,59 +207,158 @@ impl RegistryStore {
                 oci_client::RegistryOperation::Push,
             ))
             .map_err(|e| self.remote("authenticating", e))?;
-        let content_type = media_type.parse().map_err(|_| StoreError::Invalid {
-            what: "manifest media type".into(),
-            reason: format!("{media_type:?} is not a valid header value"),
-        })?;
-        self.runtime
-            .block_on(self.client.push_manifest_raw(
-                &self.reference(target),
+        // Putting the same bytes under the same name is idempotent: safe to retry. The blobs
+        // were pushed first, so a registry that does not know one yet is still settling (the
+        // filesystem registry shows this when several clients write one blob at once).
+        let reference = self.reference(target);
+        self.retrying_when(is_transient_for_manifest_push, || {
+            let Ok(content_type) = media_type.parse() else {
+                return Err(OciDistributionError::GenericError(Some(format!(
+                    "{media_type:?} is not a valid media type"
+                ))));
+            };
+            self.runtime.block_on(self.client.push_manifest_raw(
+                &reference,
                 Bytes::copy_from_slice(bytes),
                 content_type,
             ))
-            .map_err(|e| self.remote("pushing a manifest", e))?;
+        })
+        .map_err(|e| self.remote("pushing a manifest", e))?;
         Ok(())
+    }
+
+    /// Runs an idempotent request, again after a pause when the registry is overloaded (429),
+    /// fails on its side (5xx) or the connection drops; bounded, with growing pauses.
+    fn retrying<T>(
+        &self,
+        request: impl Fn() -> Result<T, OciDistributionError>,
+    ) -> Result<T, OciDistributionError> {
+        self.retrying_when(is_transient, request)
+    }
+
+    fn retrying_when<T>(
+        &self,
+        transient: impl Fn(&OciDistributionError) -> bool,
+        request: impl Fn() -> Result<T, OciDistributionError>,
+    ) -> Result<T, OciDistributionError> {
+        let mut pause = RETRY_FIRST_PAUSE;
+        for _ in 1..RETRY_ATTEMPTS {
+            match request() {
+                Err(e) if transient(&e) => {
+                    std::thread::sleep(jittered(pause));
+                    pause = pause.saturating_mul(2);
+                }
+                other => return other,
+            }
+        }
+        request()
+    }
+
+    /// What a tag names once concurrent writers had time to overwrite it.
+    fn settled_tag(&self, tag: &str) -> Result<Digest, StoreError> {
+        std::thread::sleep(SETTLE);
+        Ok(self.resolve(&Target::tag(tag))?.digest)
     }
 
     /// The tag-schema referrers index of `subject`, or an empty one.
     fn referrers_index(&self, subject: &Digest) -> Result<ImageIndex, StoreError> {
-        let tag = referrers_tag(subject);
-        match self.pull_manifest(&Target::tag(&tag), &format!("referrers index {tag}")) {
-            Ok((bytes, _)) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Invalid {
-                what: format!("referrers index {tag}"),
-                reason: e.to_string(),
-            }),
-            Err(StoreError::TagNotFound { .. }) => Ok(ImageIndex::empty()),
-            Err(e) => Err(e),
-        }
+        Ok(self.referrers_index_with_digest(subject)?.0)
     }
 
     /// Adds a pushed referrer to its subject's tag-schema index, re-reading after each write
     /// until the entry is there (a concurrent writer may have replaced the index meanwhile).
     fn add_referrer(&self, subject: &Digest, entry: Descriptor) -> Result<(), StoreError> {
         let tag = referrers_tag(subject);
+        let target = Target::tag(&tag);
         for _ in 0..INDEX_UPDATE_ATTEMPTS {
-            let mut index = self.referrers_index(subject)?;
-            if index.manifests.iter().any(|d| d.digest == entry.digest) {
+            let (mut index, read) = self.referrers_index_with_digest(subject)?;
+            if !index.manifests.iter().any(|d| d.digest == entry.digest) {
+                index.manifests.push(entry.clone());
+                let bytes = serde_json::to_vec(&index).map_err(|e| StoreError::Invalid {
+                    what: format!("referrers index {tag}"),
+                    reason: e.to_string(),
+                })?;
+                // Write only over the index that was read, so other writers' entries stay.
+                if self.referrers_index_with_digest(subject)?.1 != read {
+                    continue;
+                }
+                self.push_raw_manifest(&target, &bytes, MEDIA_TYPE_IMAGE_INDEX)?;
+            }
+            std::thread::sleep(SETTLE);
+            let (settled, _) = self.referrers_index_with_digest(subject)?;
+            if settled.manifests.iter().any(|d| d.digest == entry.digest) {
                 return Ok(());
             }
-            index.manifests.push(entry.clone());
-            let bytes = serde_json::to_vec(&index).map_err(|e| StoreError::Invalid {
-                what: format!("referrers index {tag}"),
-                reason: e.to_string(),
-            })?;
-            self.push_raw_manifest(&Target::tag(&tag), &bytes, MEDIA_TYPE_IMAGE_INDEX)?;
         }
         Err(StoreError::TagMoved {
             tag,
             location: self.location(),
         })
     }
+
+    /// The tag-schema index and the digest of its bytes (`None` when there is none).
+    fn referrers_index_with_digest(
+        &self,
+        subject: &Digest,
+    ) -> Result<(ImageIndex, Option<Digest>), StoreError> {
+        let tag = referrers_tag(subject);
+        match self.pull_manifest(&Target::tag(&tag), &format!("referrers index {tag}")) {
+            Ok((bytes, digest)) => {
+                let index = serde_json::from_slice(&bytes).map_err(|e| StoreError::Invalid {
+                    what: format!("referrers index {tag}"),
+                    reason: e.to_string(),
+                })?;
+                Ok((index, Some(digest)))
+            }
+            Err(StoreError::TagNotFound { .. }) => Ok((ImageIndex::empty(), None)),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// The referrers tag schema: the subject digest with `:` replaced by `-`.
 pub fn referrers_tag(subject: &Digest) -> String {
     format!("{}-{}", subject.algorithm().name(), subject.hex())
+}
+
+/// A pause stretched by up to half again at random, so that writers retrying together spread.
+fn jittered(pause: std::time::Duration) -> std::time::Duration {
+    let mut byte = [0u8; 1];
+    let spread = match getrandom::fill(&mut byte) {
+        Ok(()) => u32::from(byte[0]),
+        Err(_) => 0,
+    };
+    pause.saturating_add(
+        pause
+            .saturating_mul(spread)
+            .checked_div(510)
+            .unwrap_or_default(),
+    )
+}
+
+/// Failures worth another try: the registry said "later" or failed itself, or the
+/// connection broke.
+fn is_transient(error: &OciDistributionError) -> bool {
+    match error {
+        OciDistributionError::ServerError { code, .. } => *code == 429 || *code >= 500,
+        OciDistributionError::RequestError(e) => e.is_connect() || e.is_timeout() || e.is_request(),
+        OciDistributionError::RegistryError { envelope, .. } => {
+            envelope.errors.iter().any(|e| match &e.code {
+                OciErrorCode::Toomanyrequests => true,
+                OciErrorCode::Other(code) => code == "UNKNOWN",
+                _ => false,
+            })
+        }
+        _ => false,
+    }
+}
+
+fn is_transient_for_manifest_push(error: &OciDistributionError) -> bool {
+    is_transient(error)
+        || matches!(error, OciDistributionError::ServerError { code: 400, message, .. }
+            if message.contains("MANIFEST_BLOB_UNKNOWN") || message.contains("DIGEST_INVALID"))
+        || matches!(error, OciDistributionError::RegistryError { envelope, .. }
+            if envelope.errors.iter().any(|e| matches!(e.code, OciErrorCode::ManifestBlobUnknown | OciErrorCode::DigestInvalid)))
 }
 
 fn is_not_found(error: &OciDistributionError) -> bool {
@@ -341,9 +449,7 @@ impl Store for RegistryStore {
         )?;
         if let Some(tag) = manifest.tag {
             self.push_raw_manifest(&Target::tag(tag), manifest.bytes, manifest.media_type)?;
-            if manifest.condition != TagCondition::Always
-                && self.resolve(&Target::tag(tag))?.digest != digest
-            {
+            if manifest.condition != TagCondition::Always && self.settled_tag(tag)? != digest {
                 // Another writer replaced it right after us: the caller reads again and retries.
                 return Err(StoreError::TagMoved {
                     tag: tag.to_string(),

@@ -1,0 +1,109 @@
+//! A real OCI registry for the tests: Debian's `docker-registry` (distribution 2.8.2), started
+//! on a free loopback port with a temporary config, stopped by its PID when dropped.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Registry {
+    pub addr: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        Registry::start_with(None)
+    }
+
+    /// A registry that wants HTTP basic auth with this user and password (an htpasswd file).
+    pub fn start_with_password(user: &str, password: &str) -> Registry {
+        Registry::start_with(Some((user, password)))
+    }
+
+    fn start_with(credentials: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let auth = match credentials {
+            Some((user, password)) => {
+                let htpasswd = dir.path().join("htpasswd");
+                let out = Command::new("htpasswd")
+                    .args(["-Bbn", user, password])
+                    .output()
+                    .expect("htpasswd is required (apache2-utils; .ci/run installs it)");
+                assert!(out.status.success());
+                std::fs::write(&htpasswd, out.stdout).unwrap();
+                format!(
+                    "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                    htpasswd.display()
+                )
+            }
+            None => String::new(),
+        };
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth}",
+            dir.path().join("data").display()
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry is required: apt-get install docker-registry (.ci/run installs it)");
+        let registry = Registry {
+            addr,
+            child,
+            _dir: dir,
+        };
+        registry.wait_until_ready();
+        registry
+    }
+
+    fn wait_until_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(mut stream) = TcpStream::connect(&self.addr) {
+                let _ = stream.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
+                let mut response = String::new();
+                let _ = stream.read_to_string(&mut response);
+                if response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.0 401") {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the registry at {} did not start", self.addr);
+    }
+
+    pub fn reference(&self, repository: &str) -> String {
+        format!("{}/{repository}", self.addr)
+    }
+
+    /// A Docker config directory holding these credentials for this registry.
+    pub fn docker_config(&self, dir: &Path, user: &str, password: &str) {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(
+            dir.join("config.json"),
+            format!(r#"{{"auths":{{"{}":{{"auth":"{token}"}}}}}}"#, self.addr),
+        )
+        .unwrap();
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,269 @@
+//! Every command on a real registry (Debian's docker-registry, started per test on loopback),
+//! and copies between registries and layouts that keep every signature verifiable.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::registry::Registry;
+use common::*;
+use modelseal::oci::{ImageIndex, RegistryStore, Store};
+use modelseal::reference::Target;
+use modelseal::signature::{bundle, legacy};
+use serde_json::Value;
+
+fn keys(ws: &Workspace, name: &str) -> (PathBuf, PathBuf) {
+    let out = generate_key_pair(&ws.path(name), "ecdsa-p256", "pw");
+    assert!(out.status.success(), "{}", stderr(&out));
+    (
+        ws.path(&format!("{name}.key")),
+        ws.path(&format!("{name}.pub")),
+    )
+}
+
+fn run(args: &[&str]) -> std::process::Output {
+    modelseal()
+        .args(args)
+        .env("COSIGN_PASSWORD", "pw")
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn the_main_job_works_on_a_registry() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    let layout_digest = ws.pack("v1");
+    let reference = format!("{}:v1", registry.reference("models/tiny"));
+    let pushed = ws.pack_dir(&ws.model(), &reference, &[]);
+    assert!(pushed.status.success(), "{}", stderr(&pushed));
+    assert!(
+        stdout(&pushed).trim().ends_with(&layout_digest),
+        "the same files pack to the same digest"
+    );
+
+    let inspected: Value =
+        serde_json::from_str(&ok(&["inspect", &reference, "--output", "json"])).unwrap();
+    assert_eq!(inspected["digest"], layout_digest);
+    assert_eq!(inspected["family"], "cncf");
+
+    let (key, public) = keys(&ws, "signer");
+    let key = key.to_str().unwrap();
+    let public = public.to_str().unwrap();
+    ok(&["sign", "--key", key, &reference]);
+    ok(&["sign", "--key", key, "--format", "legacy", &reference]);
+    let report = ok(&["verify", "--key", public, &reference]);
+    assert!(report.contains("2 of 2 signatures verified"), "{report}");
+    let tree: Value = serde_json::from_str(&ok(&["tree", &reference, "--output", "json"])).unwrap();
+    assert_eq!(tree["referrers"][0]["artifactType"], bundle::MEDIA_TYPE);
+    assert!(tree["tags"][0]["tag"].as_str().unwrap().ends_with(".sig"));
+
+    // skopeo reads what was pushed, byte for byte.
+    let raw = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{reference}"),
+        ])
+        .output()
+        .expect("skopeo is required (.ci/run installs it)");
+    assert!(raw.status.success(), "{}", stderr(&raw));
+    assert_eq!(
+        raw.stdout,
+        std::fs::read(
+            ws.layout()
+                .join("blobs/sha256")
+                .join(layout_digest.trim_start_matches("sha256:"))
+        )
+        .unwrap()
+    );
+}
+
+#[test]
+fn the_referrers_index_carries_artifact_type_and_annotations() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    let reference = format!("{}:v1", registry.reference("models/tiny"));
+    assert!(ws.pack_dir(&ws.model(), &reference, &[]).status.success());
+    let (key, _) = keys(&ws, "signer");
+    let referrer = ok(&["sign", "--key", key.to_str().unwrap(), &reference]);
+    let store = RegistryStore::open(&registry.addr, "models/tiny").unwrap();
+    let subject = store.resolve(&Target::tag("v1")).unwrap();
+    let index_tag = format!("sha256-{}", subject.digest.hex());
+    let index_descriptor = store.resolve(&Target::tag(&index_tag)).unwrap();
+    let index: ImageIndex =
+        serde_json::from_slice(&store.fetch_manifest(&index_descriptor).unwrap()).unwrap();
+    assert_eq!(index.manifests.len(), 1);
+    let entry = &index.manifests[0];
+    assert_eq!(entry.digest.to_string(), referrer.trim());
+    assert_eq!(entry.artifact_type.as_deref(), Some(bundle::MEDIA_TYPE));
+    let annotations = entry.annotations.as_ref().unwrap();
+    assert_eq!(
+        annotations["dev.sigstore.bundle.predicateType"],
+        "https://sigstore.dev/cosign/sign/v1"
+    );
+    assert!(annotations.contains_key("org.opencontainers.image.created"));
+}
+
+#[test]
+fn a_referrer_listed_under_another_subject_does_not_count() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    let signed = format!("{}:signed", registry.reference("models/tiny"));
+    let other_dir = ws.path("other");
+    copy_dir(&ws.model(), &other_dir);
+    std::fs::write(other_dir.join("extra.md"), b"x").unwrap();
+    let unsigned = format!("{}:unsigned", registry.reference("models/tiny"));
+    assert!(ws.pack_dir(&ws.model(), &signed, &[]).status.success());
+    assert!(ws.pack_dir(&other_dir, &unsigned, &[]).status.success());
+    let (key, public) = keys(&ws, "signer");
+    ok(&["sign", "--key", key.to_str().unwrap(), &signed]);
+    // Copy the signed artifact's referrers index to the unsigned artifact's index tag.
+    let store = RegistryStore::open(&registry.addr, "models/tiny").unwrap();
+    let signed_digest = store.resolve(&Target::tag("signed")).unwrap().digest;
+    let unsigned_digest = store.resolve(&Target::tag("unsigned")).unwrap().digest;
+    let index = store
+        .resolve(&Target::tag(&format!("sha256-{}", signed_digest.hex())))
+        .unwrap();
+    let bytes = store.fetch_manifest(&index).unwrap();
+    store
+        .push_manifest(modelseal::oci::ManifestPush {
+            bytes: &bytes,
+            media_type: "application/vnd.oci.image.index.v1+json",
+            artifact_type: None,
+            tag: Some(&format!("sha256-{}", unsigned_digest.hex())),
+            condition: modelseal::oci::TagCondition::Always,
+        })
+        .unwrap();
+    let out = run(&["verify", "--key", public.to_str().unwrap(), &unsigned]);
+    assert_fails(&out, 1, "has no signatures");
+}
+
+#[test]
+fn copies_keep_every_signature_verifiable() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    ws.pack("v1");
+    let (key, public) = keys(&ws, "signer");
+    let (key, public) = (key.to_str().unwrap(), public.to_str().unwrap());
+    let layout = ws.layout_ref("v1");
+    ok(&["sign", "--key", key, &layout]);
+    ok(&["sign", "--key", key, "--format", "legacy", &layout]);
+
+    let remote = format!("{}:v1", registry.reference("models/tiny"));
+    ok(&["push", &layout, &remote]);
+    assert!(ok(&["verify", "--key", public, &remote]).contains("2 of 2 signatures verified"));
+    let promoted = format!("{}:prod", registry.reference("prod/tiny"));
+    ok(&["copy", &remote, &promoted]);
+    assert!(ok(&["verify", "--key", public, &promoted]).contains("2 of 2 signatures verified"));
+    let back = format!("oci:{}:back", ws.path("pulled").display());
+    ok(&["pull", &promoted, &back]);
+    assert!(ok(&["verify", "--key", public, &back]).contains("2 of 2 signatures verified"));
+    ok(&["inspect", &back]);
+
+    // A second signature made at the destination survives another copy from the source.
+    let (other_key, other_public) = keys(&ws, "second");
+    ok(&[
+        "sign",
+        "--key",
+        other_key.to_str().unwrap(),
+        "--format",
+        "legacy",
+        &promoted,
+    ]);
+    ok(&["copy", &remote, &promoted]);
+    assert!(
+        ok(&["verify", "--key", other_public.to_str().unwrap(), &promoted]).contains("verified")
+    );
+    assert!(ok(&["verify", "--key", public, &promoted]).contains("verified"));
+    let store = RegistryStore::open(&registry.addr, "prod/tiny").unwrap();
+    let subject = store.resolve(&Target::tag("prod")).unwrap();
+    let sig = store
+        .resolve(&Target::tag(&legacy::signature_tag(&subject.digest)))
+        .unwrap();
+    let manifest: modelseal::oci::ImageManifest =
+        serde_json::from_slice(&store.fetch_manifest(&sig).unwrap()).unwrap();
+    assert_eq!(manifest.layers.len(), 2);
+}
+
+#[test]
+fn concurrent_signers_on_a_registry_keep_every_signature() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    let reference = format!("{}:v1", registry.reference("models/tiny"));
+    assert!(ws.pack_dir(&ws.model(), &reference, &[]).status.success());
+    let names: Vec<String> = (0..8).map(|i| format!("k{i}")).collect();
+    for name in &names {
+        keys(&ws, name);
+    }
+    for format in ["bundle", "legacy"] {
+        let children: Vec<_> = names
+            .iter()
+            .map(|name| {
+                std::process::Command::new(assert_cmd::cargo::cargo_bin("modelseal"))
+                    .args(["sign", "--format", format, "--key"])
+                    .arg(ws.path(&format!("{name}.key")))
+                    .arg(&reference)
+                    .env("COSIGN_PASSWORD", "pw")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+    }
+    for name in &names {
+        let public = ws.path(&format!("{name}.pub"));
+        let report = ok(&["verify", "--key", public.to_str().unwrap(), &reference]);
+        assert!(
+            report.contains("2 of 16 signatures verified"),
+            "{name}: {report}"
+        );
+    }
+}
+
+#[test]
+fn credentials_come_from_the_docker_config() {
+    let registry = Registry::start_with_password("alice", "s3cret");
+    let ws = Workspace::new();
+    let reference = format!("{}:v1", registry.reference("models/tiny"));
+    let pack = |config: &PathBuf| {
+        modelseal()
+            .arg("pack")
+            .arg(ws.model())
+            .arg(&reference)
+            .env("DOCKER_CONFIG", config)
+            .output()
+            .unwrap()
+    };
+    let none = ws.path("no-config");
+    std::fs::create_dir(&none).unwrap();
+    let out = pack(&none);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&registry.addr), "{}", stderr(&out));
+    let wrong = ws.path("wrong");
+    registry.docker_config(&wrong, "alice", "guess");
+    assert_eq!(pack(&wrong).status.code(), Some(2));
+    let right = ws.path("right");
+    registry.docker_config(&right, "alice", "s3cret");
+    let out = pack(&right);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = modelseal()
+        .args(["inspect", &reference])
+        .env("DOCKER_CONFIG", &right)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("s3cret") && !stdout(&out).contains("s3cret"));
+}
