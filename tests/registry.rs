@@ -267,3 +267,51 @@ fn credentials_come_from_the_docker_config() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("s3cret") && !stdout(&out).contains("s3cret"));
 }
+
+/// The requests `verify` makes for k signatures, counted at the registry: resolve, the
+/// referrers index and the legacy tag, then one manifest and one blob per bundle signature and
+/// one blob per legacy one. (oci-client also sends `GET /v2/` before every request to an
+/// anonymous registry, to learn how to authenticate; those are counted apart.)
+#[test]
+fn verify_makes_few_requests() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    let reference = format!("{}:v1", registry.reference("models/tiny"));
+    assert!(ws.pack_dir(&ws.model(), &reference, &[]).status.success());
+    let (key, public) = keys(&ws, "signer");
+    let key = key.to_str().unwrap();
+    for i in 0..3 {
+        ok(&["sign", "--key", key, "-a", &format!("n={i}"), &reference]);
+        ok(&[
+            "sign",
+            "--key",
+            key,
+            "--format",
+            "legacy",
+            "-a",
+            &format!("n={i}"),
+            &reference,
+        ]);
+    }
+    let before = registry.requests().len();
+    let report = ok(&["verify", "--key", public.to_str().unwrap(), &reference]);
+    assert!(report.contains("6 of 6 signatures verified"), "{report}");
+    let all: Vec<String> = registry.requests().into_iter().skip(before).collect();
+    let (pings, requests): (Vec<String>, Vec<String>) =
+        all.into_iter().partition(|r| r.starts_with("GET /v2/ "));
+    let k = 6;
+    println!(
+        "verify of {k} signatures: {} content requests, {} authentication pings: {requests:#?}",
+        requests.len(),
+        pings.len()
+    );
+    assert!(
+        requests.len() <= 3 + 2 * k,
+        "{} requests: {requests:#?}",
+        requests.len()
+    );
+    assert!(
+        requests.iter().all(|r| r.starts_with("GET ")),
+        "verify only reads: {requests:#?}"
+    );
+}

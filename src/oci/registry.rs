@@ -7,15 +7,17 @@
 //! annotations, as the distribution spec requires. Each entry is checked against the
 //! referrer's own manifest before it counts.
 
+use std::collections::HashMap;
 use std::io::{self, Read};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference as OciReference};
+use oci_client::{Client, Reference as OciReference, RegistryOperation};
 
 use super::digest::{Algorithm, Digest, Hasher};
 use super::limits::MAX_MANIFEST_BYTES;
@@ -50,7 +52,17 @@ pub struct RegistryStore {
     host: String,
     repository: String,
     auth: RegistryAuth,
+    /// Whether the client holds what it needs to pull (or push): authenticating asks the
+    /// registry every time, so it is done once per store.
+    pull_ready: AtomicBool,
+    push_ready: AtomicBool,
+    /// Verified manifest bytes by digest. Content-addressed, so never stale; it saves the
+    /// second fetch of a manifest that was resolved or listed moments before.
+    manifests: Mutex<HashMap<Digest, Vec<u8>>>,
 }
+
+/// The most manifests kept in memory by one store.
+const MANIFEST_CACHE_ENTRIES: usize = 256;
 
 /// Loopback registries are spoken to over plain HTTP, as docker does; others over HTTPS.
 fn is_loopback(host: &str) -> bool {
@@ -107,7 +119,39 @@ impl RegistryStore {
             host: host.to_string(),
             repository: repository.to_string(),
             auth: credentials(host)?,
+            pull_ready: AtomicBool::new(false),
+            push_ready: AtomicBool::new(false),
+            manifests: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn authenticate(&self, operation: RegistryOperation) -> Result<(), StoreError> {
+        let ready = match operation {
+            RegistryOperation::Pull => &self.pull_ready,
+            RegistryOperation::Push => &self.push_ready,
+        };
+        if ready.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let reference = self.reference(&Target::default());
+        self.runtime
+            .block_on(self.client.auth(&reference, &self.auth, operation))
+            .map_err(|e| self.remote("authenticating", e))?;
+        ready.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn cached(&self, digest: &Digest) -> Option<Vec<u8>> {
+        self.manifests.lock().ok()?.get(digest).cloned()
+    }
+
+    fn remember(&self, digest: &Digest, bytes: &[u8]) {
+        if let Ok(mut cache) = self.manifests.lock() {
+            if cache.len() >= MANIFEST_CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(digest.clone(), bytes.to_vec());
+        }
     }
 
     fn reference(&self, target: &Target) -> OciReference {
@@ -141,13 +185,13 @@ impl RegistryStore {
     /// Pulls a manifest's raw bytes and checks them: bounded, and hashing to `expected` when
     /// one is known. Returns the bytes and their digest.
     fn pull_manifest(&self, target: &Target, what: &str) -> Result<(Vec<u8>, Digest), StoreError> {
+        if let Some(digest) = &target.digest
+            && let Some(bytes) = self.cached(digest)
+        {
+            return Ok((bytes, digest.clone()));
+        }
         let reference = self.reference(target);
-        self.runtime
-            .block_on(
-                self.client
-                    .auth(&reference, &self.auth, oci_client::RegistryOperation::Pull),
-            )
-            .map_err(|e| self.remote(what, e))?;
+        self.authenticate(RegistryOperation::Pull)?;
         let (bytes, _claimed) = self
             .retrying(|| {
                 self.runtime.block_on(self.client.pull_manifest_raw(
@@ -191,6 +235,7 @@ impl RegistryStore {
                 actual: actual.to_string(),
             });
         }
+        self.remember(&actual, &bytes);
         Ok((bytes.to_vec(), actual))
     }
 
@@ -200,13 +245,7 @@ impl RegistryStore {
         bytes: &[u8],
         media_type: &str,
     ) -> Result<(), StoreError> {
-        self.runtime
-            .block_on(self.client.auth(
-                &self.reference(target),
-                &self.auth,
-                oci_client::RegistryOperation::Push,
-            ))
-            .map_err(|e| self.remote("authenticating", e))?;
+        self.authenticate(RegistryOperation::Push)?;
         // Putting the same bytes under the same name is idempotent: safe to retry. The blobs
         // were pushed first, so a registry that does not know one yet is still settling (the
         // filesystem registry shows this when several clients write one blob at once).
@@ -477,12 +516,7 @@ impl Store for RegistryStore {
         expected: Option<&Digest>,
     ) -> Result<(Digest, u64), StoreError> {
         let reference = self.reference(&Target::default());
-        self.runtime
-            .block_on(
-                self.client
-                    .auth(&reference, &self.auth, oci_client::RegistryOperation::Push),
-            )
-            .map_err(|e| self.remote("authenticating", e))?;
+        self.authenticate(RegistryOperation::Push)?;
         let mut first = vec![0u8; UPLOAD_CHUNK];
         let n = read_some(reader, &mut first).map_err(|e| StoreError::io("blob upload", e))?;
         first.truncate(n);
@@ -529,12 +563,7 @@ impl Store for RegistryStore {
 
     fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
         let reference = self.reference(&Target::default());
-        self.runtime
-            .block_on(
-                self.client
-                    .auth(&reference, &self.auth, oci_client::RegistryOperation::Pull),
-            )
-            .map_err(|e| self.remote("authenticating", e))?;
+        self.authenticate(RegistryOperation::Pull)?;
         self.runtime
             .block_on(self.client.blob_exists(&reference, &digest.to_string()))
             .map_err(|e| self.remote(&format!("blob {digest}"), e))
@@ -553,12 +582,7 @@ impl Store for RegistryStore {
             })?,
             ..Default::default()
         };
-        self.runtime
-            .block_on(
-                self.client
-                    .auth(&reference, &self.auth, oci_client::RegistryOperation::Pull),
-            )
-            .map_err(|e| self.remote(&what, e))?;
+        self.authenticate(RegistryOperation::Pull)?;
         let sized = self
             .runtime
             .block_on(self.client.pull_blob_stream(&reference, &layer))

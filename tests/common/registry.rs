@@ -47,16 +47,17 @@ impl Registry {
             None => String::new(),
         };
         let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth}",
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth}",
             dir.path().join("data").display()
         );
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("access.log")).unwrap();
         let child = Command::new("docker-registry")
             .arg("serve")
             .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(Stdio::from(log))
             .spawn()
             .expect("docker-registry is required: apt-get install docker-registry (.ci/run installs it)");
         let registry = Registry {
@@ -82,6 +83,25 @@ impl Registry {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("the registry at {} did not start", self.addr);
+    }
+
+    /// The HTTP requests the registry has answered so far, from its access log.
+    pub fn requests(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self._dir.path().join("access.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|line| {
+                let start = line.find("] \"")?;
+                let request = line.get(start + 3..)?;
+                request.split('"').next().map(str::to_string)
+            })
+            .filter(|r| {
+                r.starts_with("GET ")
+                    || r.starts_with("HEAD ")
+                    || r.starts_with("PUT ")
+                    || r.starts_with("POST ")
+                    || r.starts_with("PATCH ")
+            })
+            .collect()
     }
 
     pub fn reference(&self, repository: &str) -> String {
