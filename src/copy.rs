@@ -116,7 +116,7 @@ fn copy_blob(
         return Ok(());
     }
     let mut reader = src.open_blob(blob)?;
-    let (_, size) = dst.push_blob(&mut reader, Some(&blob.digest))?;
+    let (_, size) = dst.push_known_blob(&mut reader, &blob.digest, blob.size)?;
     copied.blobs = copied.blobs.saturating_add(1);
     copied.bytes = copied.bytes.saturating_add(size);
     Ok(())

@@ -109,6 +109,9 @@ impl RegistryStore {
         };
         let config = ClientConfig {
             protocol,
+            // A blob whose size is known goes up in one streamed PUT (push_known_blob); blobs
+            // of unknown size still use chunked PATCH requests.
+            use_monolithic_push: true,
             connect_timeout: Some(std::time::Duration::from_secs(30)),
             read_timeout: Some(std::time::Duration::from_secs(300)),
             ..ClientConfig::default()
@@ -561,6 +564,51 @@ impl Store for RegistryStore {
         Ok((digest, size))
     }
 
+    fn push_known_blob(
+        &self,
+        reader: &mut dyn Read,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(Digest, u64), StoreError> {
+        let reference = self.reference(&Target::default());
+        self.authenticate(RegistryOperation::Push)?;
+        if size == 0 {
+            return self.push_blob(reader, Some(digest));
+        }
+        let (sender, receiver) =
+            tokio::sync::mpsc::channel::<Result<Bytes, OciDistributionError>>(4);
+        let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        });
+        let claimed = digest.to_string();
+        let (uploaded, read) = std::thread::scope(|scope| {
+            let upload = scope.spawn(|| {
+                self.runtime.block_on(self.client.push_blob_stream(
+                    &reference,
+                    stream,
+                    &claimed,
+                    Some(size),
+                ))
+            });
+            let read = feed(reader, Vec::new(), &sender);
+            drop(sender);
+            (upload.join(), read)
+        });
+        let (actual, sent) = read.map_err(|e| StoreError::io("blob upload", e))?;
+        uploaded
+            .map_err(|_| StoreError::Unsupported("the upload thread panicked".into()))?
+            .map_err(|e| self.remote("pushing a blob", e))?;
+        check_expected(Some(digest), &actual)?;
+        if sent != size {
+            return Err(StoreError::SizeMismatch {
+                what: format!("blob {digest}"),
+                expected: size,
+                actual: sent,
+            });
+        }
+        Ok((actual, sent))
+    }
+
     fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
         let reference = self.reference(&Target::default());
         self.authenticate(RegistryOperation::Pull)?;
@@ -684,6 +732,12 @@ fn feed(
     let mut hasher = Hasher::new(Algorithm::Sha256);
     let mut size: u64 = 0;
     let mut chunk = first;
+    if chunk.is_empty() {
+        let mut next = vec![0u8; UPLOAD_CHUNK];
+        let n = read_some(reader, &mut next)?;
+        next.truncate(n);
+        chunk = next;
+    }
     loop {
         if chunk.is_empty() {
             break;

@@ -148,6 +148,25 @@ pub trait Store: Send + Sync {
         expected: Option<&Digest>,
     ) -> Result<(Digest, u64), StoreError>;
 
+    /// Streams in a blob whose digest and size are known beforehand (a copy between stores),
+    /// which lets a store send it in one request. Content that is anything else is refused.
+    fn push_known_blob(
+        &self,
+        reader: &mut dyn Read,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(Digest, u64), StoreError> {
+        let stored = self.push_blob(reader, Some(digest))?;
+        if stored.1 != size {
+            return Err(StoreError::SizeMismatch {
+                what: format!("blob {digest}"),
+                expected: size,
+                actual: stored.1,
+            });
+        }
+        Ok(stored)
+    }
+
     /// Whether the store holds the blob (so a copy can skip it).
     fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError>;
 
