@@ -35,7 +35,9 @@ pub fn copy(
     tag: Option<&str>,
 ) -> Result<Copied, StoreError> {
     let mut copied = Copied::default();
-    copy_manifest(src, dst, subject, tag, &mut copied)?;
+    // Untagged first: the tag moves only once everything attached is there, so a copy that
+    // fails halfway never leaves the tag on an artifact without its signatures.
+    let bytes = copy_manifest(src, dst, subject, None, 0, &mut copied)?;
     copy_referrers(src, dst, subject, 0, &mut copied)?;
     for legacy_tag in [
         legacy::signature_tag(&subject.digest),
@@ -43,6 +45,15 @@ pub fn copy(
         legacy::sbom_tag(&subject.digest),
     ] {
         copy_legacy_tag(src, dst, &legacy_tag, &mut copied)?;
+    }
+    if let Some(tag) = tag {
+        dst.push_manifest(ManifestPush {
+            bytes: &bytes,
+            media_type: &subject.media_type,
+            artifact_type: subject.artifact_type.as_deref(),
+            tag: Some(tag),
+            condition: TagCondition::Always,
+        })?;
     }
     Ok(copied)
 }
@@ -58,24 +69,28 @@ fn copy_referrers(
         return Ok(());
     }
     for referrer in src.referrers(&subject.digest, None)? {
-        copy_manifest(src, dst, &referrer, None, copied)?;
+        copy_manifest(src, dst, &referrer, None, 0, copied)?;
         copied.referrers = copied.referrers.saturating_add(1);
         copy_referrers(src, dst, &referrer, depth.saturating_add(1), copied)?;
     }
     Ok(())
 }
 
-/// Copies a manifest (or an index and its manifests), its blobs first, as the exact bytes.
+/// Copies a manifest (or an index and its manifests), its blobs first, as the exact bytes,
+/// and returns those bytes.
 fn copy_manifest(
     src: &dyn Store,
     dst: &dyn Store,
     descriptor: &Descriptor,
     tag: Option<&str>,
+    depth: usize,
     copied: &mut Copied,
-) -> Result<Descriptor, StoreError> {
-    if copied.manifests >= MAX_MANIFESTS {
+) -> Result<Vec<u8>, StoreError> {
+    // Counted before recursing, so a hostile chain of nested indexes ends here.
+    copied.manifests = copied.manifests.saturating_add(1);
+    if copied.manifests > MAX_MANIFESTS || depth > MAX_DEPTH {
         return Err(StoreError::Unsupported(format!(
-            "the artifact has more than {MAX_MANIFESTS} manifests attached; refusing to copy more"
+            "the artifact has more than {MAX_MANIFESTS} manifests or {MAX_DEPTH} levels attached; refusing to copy more"
         )));
     }
     let bytes = src.fetch_manifest(descriptor)?;
@@ -86,7 +101,7 @@ fn copy_manifest(
     if is_index_media_type(&descriptor.media_type) {
         let index: ImageIndex = serde_json::from_slice(&bytes).map_err(invalid)?;
         for child in &index.manifests {
-            copy_manifest(src, dst, child, None, copied)?;
+            copy_manifest(src, dst, child, None, depth.saturating_add(1), copied)?;
         }
     } else {
         let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(invalid)?;
@@ -94,15 +109,19 @@ fn copy_manifest(
             copy_blob(src, dst, blob, copied)?;
         }
     }
-    let pushed = dst.push_manifest(ManifestPush {
+    dst.push_manifest(ManifestPush {
         bytes: &bytes,
         media_type: &descriptor.media_type,
         artifact_type: descriptor.artifact_type.as_deref(),
         tag,
-        condition: TagCondition::Always,
+        // A legacy tag the destination lacks must still be absent when it is written.
+        condition: if tag.is_some() {
+            TagCondition::Absent
+        } else {
+            TagCondition::Always
+        },
     })?;
-    copied.manifests = copied.manifests.saturating_add(1);
-    Ok(pushed)
+    Ok(bytes)
 }
 
 fn copy_blob(
@@ -142,7 +161,7 @@ fn copy_legacy_tag(
         Err(e) => return Err(e),
     };
     let Some(existing) = existing else {
-        copy_manifest(src, dst, &source, Some(tag), copied)?;
+        copy_manifest(src, dst, &source, Some(tag), 0, copied)?;
         copied.tags.push(tag.to_string());
         return Ok(());
     };

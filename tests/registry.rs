@@ -315,3 +315,29 @@ fn verify_makes_few_requests() {
         "verify only reads: {requests:#?}"
     );
 }
+
+#[test]
+fn empty_files_pack_and_copy_to_a_registry() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    std::fs::write(ws.model().join("EMPTY.md"), b"").unwrap();
+    let digest = ws.pack("v1");
+    let direct = format!("{}:v1", registry.reference("direct/tiny"));
+    let out = ws.pack_dir(&ws.model(), &direct, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let copied = format!("{}:v1", registry.reference("copied/tiny"));
+    ok(&["copy", &ws.layout_ref("v1"), &copied]);
+    for reference in [direct, copied] {
+        let json: Value =
+            serde_json::from_str(&ok(&["inspect", &reference, "--output", "json"])).unwrap();
+        assert_eq!(json["digest"], digest);
+        let empty = json["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["filepath"] == "EMPTY.md")
+            .cloned()
+            .unwrap();
+        assert_eq!(empty["size"], 0);
+    }
+}

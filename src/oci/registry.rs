@@ -48,6 +48,8 @@ const SETTLE: std::time::Duration = std::time::Duration::from_millis(150);
 
 pub struct RegistryStore {
     client: Client,
+    /// The same, with chunked uploads: the only way oci-client uploads an empty blob.
+    chunked: Client,
     runtime: Arc<tokio::runtime::Runtime>,
     host: String,
     repository: String,
@@ -61,8 +63,10 @@ pub struct RegistryStore {
     manifests: Mutex<HashMap<Digest, Vec<u8>>>,
 }
 
-/// The most manifests kept in memory by one store.
-const MANIFEST_CACHE_ENTRIES: usize = 256;
+/// The most manifest bytes kept in memory by one store.
+const MANIFEST_CACHE_BYTES: usize = 32 << 20;
+/// The most referrers one subject may list; each costs a manifest fetch.
+const MAX_REFERRERS: usize = 1000;
 
 /// Loopback registries are spoken to over plain HTTP, as docker does; others over HTTPS.
 fn is_loopback(host: &str) -> bool {
@@ -85,7 +89,14 @@ fn credentials(host: &str) -> Result<RegistryAuth, StoreError> {
         Ok(DockerCredential::UsernamePassword(user, password)) => {
             Ok(RegistryAuth::Basic(user, password))
         }
-        Ok(DockerCredential::IdentityToken(token)) => Ok(RegistryAuth::Bearer(token)),
+        // An identity token is a refresh token to exchange at the registry's token service,
+        // which this client does not do yet: say so rather than send it as a bearer token.
+        Ok(DockerCredential::IdentityToken(_)) => Err(StoreError::Remote {
+            location: host.to_string(),
+            message: format!(
+                "the Docker config holds an identity (refresh) token for {host}, which modelseal cannot use yet; log in with a username and password"
+            ),
+        }),
         Err(E::NoCredentialConfigured | E::ConfigNotFound | E::ConfigReadError) => {
             Ok(RegistryAuth::Anonymous)
         }
@@ -107,6 +118,12 @@ impl RegistryStore {
         } else {
             ClientProtocol::Https
         };
+        let chunked_config = ClientConfig {
+            protocol: protocol.clone(),
+            connect_timeout: Some(std::time::Duration::from_secs(30)),
+            read_timeout: Some(std::time::Duration::from_secs(300)),
+            ..ClientConfig::default()
+        };
         let config = ClientConfig {
             protocol,
             // A blob whose size is known goes up in one streamed PUT (push_known_blob); blobs
@@ -118,6 +135,7 @@ impl RegistryStore {
         };
         Ok(RegistryStore {
             client: Client::new(config),
+            chunked: Client::new(chunked_config),
             runtime: Arc::new(runtime),
             host: host.to_string(),
             repository: repository.to_string(),
@@ -150,7 +168,8 @@ impl RegistryStore {
 
     fn remember(&self, digest: &Digest, bytes: &[u8]) {
         if let Ok(mut cache) = self.manifests.lock() {
-            if cache.len() >= MANIFEST_CACHE_ENTRIES {
+            let held: usize = cache.values().map(Vec::len).sum();
+            if held.saturating_add(bytes.len()) > MANIFEST_CACHE_BYTES {
                 cache.clear();
             }
             cache.insert(digest.clone(), bytes.to_vec());
@@ -159,9 +178,12 @@ impl RegistryStore {
 
     fn reference(&self, target: &Target) -> OciReference {
         match (&target.digest, &target.tag) {
-            (Some(digest), _) => OciReference::with_digest(
+            // The digest doubles as the tag: when a registry answers a manifest push without a
+            // Location header, oci-client strips the tag from the URL, and panics if it cannot.
+            (Some(digest), _) => OciReference::with_tag_and_digest(
                 self.host.clone(),
                 self.repository.clone(),
+                digest.to_string(),
                 digest.to_string(),
             ),
             (None, _) => OciReference::with_tag(
@@ -242,18 +264,23 @@ impl RegistryStore {
         Ok((bytes.to_vec(), actual))
     }
 
+    /// Pushes manifest bytes. `retry` is for writes that are idempotent on their own; a
+    /// conditional write is not retried here, its caller re-reads and decides again.
     fn push_raw_manifest(
         &self,
         target: &Target,
         bytes: &[u8],
         media_type: &str,
+        retry: bool,
     ) -> Result<(), StoreError> {
         self.authenticate(RegistryOperation::Push)?;
         // Putting the same bytes under the same name is idempotent: safe to retry. The blobs
         // were pushed first, so a registry that does not know one yet is still settling (the
         // filesystem registry shows this when several clients write one blob at once).
         let reference = self.reference(target);
-        self.retrying_when(is_transient_for_manifest_push, || {
+        let attempts_transient =
+            |e: &OciDistributionError| retry && is_transient_for_manifest_push(e);
+        let result = self.retrying_when(attempts_transient, || {
             let Ok(content_type) = media_type.parse() else {
                 return Err(OciDistributionError::GenericError(Some(format!(
                     "{media_type:?} is not a valid media type"
@@ -264,9 +291,20 @@ impl RegistryStore {
                 Bytes::copy_from_slice(bytes),
                 content_type,
             ))
-        })
-        .map_err(|e| self.remote("pushing a manifest", e))?;
-        Ok(())
+        });
+        match result {
+            Ok(_) => Ok(()),
+            // A conditional write that failed for a passing reason: the caller re-reads the
+            // tag and decides again, as when another writer moved it.
+            Err(e) if !retry && is_transient_for_manifest_push(&e) => Err(StoreError::TagMoved {
+                tag: target
+                    .tag
+                    .clone()
+                    .unwrap_or_else(|| target.tag_or_default().to_string()),
+                location: self.location(),
+            }),
+            Err(e) => Err(self.remote("pushing a manifest", e)),
+        }
     }
 
     /// Runs an idempotent request, again after a pause when the registry is overloaded (429),
@@ -324,7 +362,11 @@ impl RegistryStore {
                 if self.referrers_index_with_digest(subject)?.1 != read {
                     continue;
                 }
-                self.push_raw_manifest(&target, &bytes, MEDIA_TYPE_IMAGE_INDEX)?;
+                match self.push_raw_manifest(&target, &bytes, MEDIA_TYPE_IMAGE_INDEX, false) {
+                    // A passing failure: the re-read below decides whether to try again.
+                    Ok(()) | Err(StoreError::TagMoved { .. }) => {}
+                    Err(e) => return Err(e),
+                }
             }
             std::thread::sleep(SETTLE);
             let (settled, _) = self.referrers_index_with_digest(subject)?;
@@ -408,11 +450,10 @@ fn is_not_found(error: &OciDistributionError) -> bool {
         OciDistributionError::ImageManifestNotFoundError(_) => true,
         OciDistributionError::ServerError { code: 404, .. } => true,
         OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            // A repository that does not exist yet has no tags either.
             matches!(
                 e.code,
-                OciErrorCode::ManifestUnknown
-                    | OciErrorCode::BlobUnknown
-                    | OciErrorCode::NameUnknown
+                OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown
             )
         }),
         _ => false,
@@ -465,33 +506,42 @@ impl Store for RegistryStore {
 
     fn push_manifest(&self, manifest: ManifestPush<'_>) -> Result<Descriptor, StoreError> {
         let digest = Digest::sha256_of(manifest.bytes);
-        if let Some(tag) = manifest.tag {
-            // The registry has no conditional write: check before, and verify after.
-            let current = match self.resolve(&Target::tag(tag)) {
-                Ok(d) => Some(d.digest),
-                Err(StoreError::TagNotFound { .. }) => None,
-                Err(e) => return Err(e),
-            };
-            let holds = match &manifest.condition {
-                TagCondition::Always => true,
-                TagCondition::Absent => current.is_none(),
-                TagCondition::Names(expected) => current.as_ref() == Some(expected),
-            };
-            if !holds {
-                return Err(StoreError::TagMoved {
-                    tag: tag.to_string(),
-                    location: self.location(),
-                });
-            }
-        }
+        // By digest first: the content is in place before any tag can name it, and the
+        // window between checking a tag and moving it stays as short as one request.
         self.push_raw_manifest(
             &Target::digest(digest.clone()),
             manifest.bytes,
             manifest.media_type,
+            true,
         )?;
         if let Some(tag) = manifest.tag {
-            self.push_raw_manifest(&Target::tag(tag), manifest.bytes, manifest.media_type)?;
-            if manifest.condition != TagCondition::Always && self.settled_tag(tag)? != digest {
+            let conditional = manifest.condition != TagCondition::Always;
+            if conditional {
+                // The registry has no conditional write: check just before, verify after.
+                let current = match self.resolve(&Target::tag(tag)) {
+                    Ok(d) => Some(d.digest),
+                    Err(StoreError::TagNotFound { .. }) => None,
+                    Err(e) => return Err(e),
+                };
+                let holds = match &manifest.condition {
+                    TagCondition::Always => true,
+                    TagCondition::Absent => current.is_none(),
+                    TagCondition::Names(expected) => current.as_ref() == Some(expected),
+                };
+                if !holds {
+                    return Err(StoreError::TagMoved {
+                        tag: tag.to_string(),
+                        location: self.location(),
+                    });
+                }
+            }
+            self.push_raw_manifest(
+                &Target::tag(tag),
+                manifest.bytes,
+                manifest.media_type,
+                !conditional,
+            )?;
+            if conditional && self.settled_tag(tag)? != digest {
                 // Another writer replaced it right after us: the caller reads again and retries.
                 return Err(StoreError::TagMoved {
                     tag: tag.to_string(),
@@ -524,15 +574,22 @@ impl Store for RegistryStore {
         let n = read_some(reader, &mut first).map_err(|e| StoreError::io("blob upload", e))?;
         first.truncate(n);
         if n == 0 {
-            // The chunked upload refuses empty content; an empty blob goes in one request.
+            // The streamed uploads refuse empty content: an empty blob opens a chunked upload
+            // and closes it at once.
             let digest = Digest::sha256_of(b"");
             check_expected(expected, &digest)?;
-            self.runtime
-                .block_on(
-                    self.client
-                        .push_blob(&reference, Bytes::new(), &digest.to_string()),
-                )
-                .map_err(|e| self.remote("pushing a blob", e))?;
+            if !self.has_blob(&digest)? {
+                self.runtime
+                    .block_on(async {
+                        self.chunked
+                            .auth(&reference, &self.auth, RegistryOperation::Push)
+                            .await?;
+                        self.chunked
+                            .push_blob(&reference, Bytes::new(), &digest.to_string())
+                            .await
+                    })
+                    .map_err(|e| self.remote("pushing a blob", e))?;
+            }
             return Ok((digest, 0));
         }
         // The reader stays on this thread; the upload runs on another, fed through a channel.
@@ -657,6 +714,16 @@ impl Store for RegistryStore {
         let index = self.referrers_index(subject)?;
         let mut found = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
+        if index.manifests.len() > MAX_REFERRERS {
+            return Err(StoreError::TooLarge {
+                what: format!(
+                    "referrers index of {subject} ({} entries)",
+                    index.manifests.len()
+                ),
+                size: index.manifests.len() as u64,
+                limit: MAX_REFERRERS as u64,
+            });
+        }
         for entry in index.manifests {
             if !seen.insert(entry.digest.clone()) {
                 continue;
@@ -675,7 +742,15 @@ impl Store for RegistryStore {
             if artifact_type.is_some() && kind.as_deref() != artifact_type {
                 continue;
             }
-            let mut descriptor = Descriptor::new(entry.media_type, entry.digest, entry.size);
+            // The media type too comes from the manifest, not from the index entry.
+            let media_type = header
+                .media_type
+                .clone()
+                .ok_or_else(|| StoreError::Invalid {
+                    what: format!("manifest {}", entry.digest),
+                    reason: "it has no mediaType".into(),
+                })?;
+            let mut descriptor = Descriptor::new(media_type, entry.digest, entry.size);
             descriptor.artifact_type = kind;
             descriptor.annotations = header.annotations;
             found.push(descriptor);
