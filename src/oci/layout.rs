@@ -18,7 +18,7 @@ use super::manifest::{
     ANNOTATION_REF_NAME, Descriptor, ImageIndex, ManifestHeader, is_index_media_type,
     is_manifest_media_type,
 };
-use super::store::{ManifestPush, Store, StoreError, TagCondition};
+use super::store::{ManifestPush, Store, StoreError, TagCondition, as_referrer};
 use super::verified::VerifiedReader;
 use crate::reference::Target;
 
@@ -426,25 +426,16 @@ impl Store for LayoutStore {
                 continue;
             }
             let bytes = self.fetch_manifest(&entry)?;
-            let header: ManifestHeader =
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::Invalid {
-                    what: format!("manifest {}", entry.digest),
-                    reason: e.to_string(),
-                })?;
-            let Some(subject) = header.subject.as_ref().map(|s| &s.digest) else {
+            let Some((subject, descriptor)) = as_referrer(&entry, &bytes)? else {
                 continue;
             };
-            let Some(slot) = subjects
+            if let Some(slot) = subjects
                 .iter()
-                .position(|s| s == subject)
+                .position(|s| s == &subject)
                 .and_then(|i| found.get_mut(i))
-            else {
-                continue;
-            };
-            let mut descriptor = Descriptor::new(entry.media_type, entry.digest, entry.size);
-            descriptor.artifact_type = header.effective_artifact_type().map(str::to_string);
-            descriptor.annotations = header.annotations;
-            slot.push(descriptor);
+            {
+                slot.push(descriptor);
+            }
         }
         Ok(found)
     }

@@ -25,7 +25,7 @@ use super::manifest::{
     Descriptor, ImageIndex, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST,
     MEDIA_TYPE_IMAGE_INDEX, MEDIA_TYPE_IMAGE_MANIFEST, ManifestHeader,
 };
-use super::store::{ManifestPush, Store, StoreError, TagCondition};
+use super::store::{ManifestPush, Store, StoreError, TagCondition, as_referrer};
 use super::verified::VerifiedReader;
 use crate::reference::Target;
 
@@ -728,32 +728,15 @@ impl Store for RegistryStore {
             if !seen.insert(entry.digest.clone()) {
                 continue;
             }
-            // The index is only a list: the referrer's own manifest says what it is about.
             let bytes = self.fetch_manifest(&entry)?;
-            let header: ManifestHeader =
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::Invalid {
-                    what: format!("manifest {}", entry.digest),
-                    reason: e.to_string(),
-                })?;
-            if header.subject.as_ref().map(|s| &s.digest) != Some(subject) {
+            let Some((listed_for, descriptor)) = as_referrer(&entry, &bytes)? else {
                 continue;
+            };
+            let wanted =
+                artifact_type.is_none() || descriptor.artifact_type.as_deref() == artifact_type;
+            if &listed_for == subject && wanted {
+                found.push(descriptor);
             }
-            let kind = header.effective_artifact_type().map(str::to_string);
-            if artifact_type.is_some() && kind.as_deref() != artifact_type {
-                continue;
-            }
-            // The media type too comes from the manifest, not from the index entry.
-            let media_type = header
-                .media_type
-                .clone()
-                .ok_or_else(|| StoreError::Invalid {
-                    what: format!("manifest {}", entry.digest),
-                    reason: "it has no mediaType".into(),
-                })?;
-            let mut descriptor = Descriptor::new(media_type, entry.digest, entry.size);
-            descriptor.artifact_type = kind;
-            descriptor.annotations = header.annotations;
-            found.push(descriptor);
         }
         Ok(found)
     }

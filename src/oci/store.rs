@@ -190,6 +190,33 @@ pub trait Store: Send + Sync {
     fn tags(&self) -> Result<Vec<String>, StoreError>;
 }
 
+/// What a manifest listed under `entry` refers to, read from its own bytes (which the caller
+/// fetched and verified): the subject's digest, and the descriptor the referrer is listed with
+/// (its own media type, artifact type and annotations). `None` for a manifest without a subject.
+pub(crate) fn as_referrer(
+    entry: &Descriptor,
+    bytes: &[u8],
+) -> Result<Option<(Digest, Descriptor)>, StoreError> {
+    let invalid = |reason: String| StoreError::Invalid {
+        what: format!("manifest {}", entry.digest),
+        reason,
+    };
+    let header: super::manifest::ManifestHeader =
+        serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+    let Some(subject) = header.subject.as_ref().map(|s| s.digest.clone()) else {
+        return Ok(None);
+    };
+    // The index that listed it is only a list: the manifest says what it is.
+    let media_type = header
+        .media_type
+        .clone()
+        .ok_or_else(|| invalid("it has no mediaType".into()))?;
+    let mut descriptor = Descriptor::new(media_type, entry.digest.clone(), entry.size);
+    descriptor.artifact_type = header.effective_artifact_type().map(str::to_string);
+    descriptor.annotations = header.annotations;
+    Ok(Some((subject, descriptor)))
+}
+
 /// Reads a whole small blob (a config, a signature), refusing descriptors over `limit` before
 /// reading anything.
 pub fn fetch_blob(
