@@ -204,24 +204,21 @@ fn concurrent_signers_on_a_registry_keep_every_signature() {
         keys(&ws, name);
     }
     for format in ["bundle", "legacy"] {
-        let children: Vec<_> = names
-            .iter()
-            .map(|name| {
-                std::process::Command::new(assert_cmd::cargo::cargo_bin("modelseal"))
-                    .args(["sign", "--format", format, "--key"])
-                    .arg(ws.path(&format!("{name}.key")))
-                    .arg(&reference)
-                    .env("COSIGN_PASSWORD", "pw")
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        for child in children {
-            let out = child.wait_with_output().unwrap();
-            assert!(out.status.success(), "{}", stderr(&out));
-        }
+        run_together(
+            names
+                .iter()
+                .map(|name| {
+                    vec![
+                        "sign".into(),
+                        "--format".into(),
+                        format.into(),
+                        "--key".into(),
+                        ws.path(&format!("{name}.key")).into(),
+                        reference.clone().into(),
+                    ]
+                })
+                .collect(),
+        );
     }
     for name in &names {
         let public = ws.path(&format!("{name}.pub"));

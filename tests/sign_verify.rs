@@ -286,24 +286,21 @@ fn concurrent_legacy_signers_keep_every_signature() {
     for name in names {
         lab.key_pair(name, Algorithm::Ed25519);
     }
-    let children: Vec<_> = names
-        .iter()
-        .map(|name| {
-            std::process::Command::new(assert_cmd::cargo::cargo_bin("modelseal"))
-                .args(["sign", "--format", "legacy", "--key"])
-                .arg(lab.key(name))
-                .arg(lab.reference())
-                .env("COSIGN_PASSWORD", "pw")
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
+    run_together(
+        names
+            .iter()
+            .map(|name| {
+                vec![
+                    "sign".into(),
+                    "--format".into(),
+                    "legacy".into(),
+                    "--key".into(),
+                    lab.key(name).into(),
+                    lab.reference().into(),
+                ]
+            })
+            .collect(),
+    );
     for name in names {
         assert!(
             lab.verify(name, &[]).status.success(),

@@ -307,6 +307,33 @@ impl RegistryStore {
         }
     }
 
+    /// Uploads what `reader` yields (after `first`): the reader stays on this thread, and
+    /// `upload` consumes the chunks on another, fed through a bounded channel. Returns the
+    /// upload's answer and the digest and size of what was sent.
+    fn stream_upload<T: Send>(
+        &self,
+        reader: &mut dyn Read,
+        first: Vec<u8>,
+        upload: impl FnOnce(ChunkStream) -> Result<T, OciDistributionError> + Send,
+    ) -> Result<(T, Digest, u64), StoreError> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        })
+        .boxed();
+        let (uploaded, read) = std::thread::scope(|scope| {
+            let upload = scope.spawn(|| upload(stream));
+            let read = feed(reader, first, &sender);
+            drop(sender);
+            (upload.join(), read)
+        });
+        let (digest, size) = read.map_err(|e| StoreError::io("blob upload", e))?;
+        let response = uploaded
+            .map_err(|_| StoreError::Unsupported("the upload thread panicked".into()))?
+            .map_err(|e| self.remote("pushing a blob", e))?;
+        Ok((response, digest, size))
+    }
+
     /// Runs an idempotent request, again after a pause when the registry is overloaded (429),
     /// fails on its side (5xx) or the connection drops; bounded, with growing pauses.
     fn retrying<T>(
@@ -506,16 +533,19 @@ impl Store for RegistryStore {
 
     fn push_manifest(&self, manifest: ManifestPush<'_>) -> Result<Descriptor, StoreError> {
         let digest = Digest::sha256_of(manifest.bytes);
-        // By digest first: the content is in place before any tag can name it, and the
-        // window between checking a tag and moving it stays as short as one request.
-        self.push_raw_manifest(
-            &Target::digest(digest.clone()),
-            manifest.bytes,
-            manifest.media_type,
-            true,
-        )?;
+        let conditional = manifest.tag.is_some() && manifest.condition != TagCondition::Always;
+        if manifest.tag.is_none() || conditional {
+            // By digest (an untagged manifest has no other name; before a conditional tag
+            // move, this keeps the window between checking the tag and moving it as short as
+            // one request). A plain tag push stores the manifest by itself.
+            self.push_raw_manifest(
+                &Target::digest(digest.clone()),
+                manifest.bytes,
+                manifest.media_type,
+                true,
+            )?;
+        }
         if let Some(tag) = manifest.tag {
-            let conditional = manifest.condition != TagCondition::Always;
             if conditional {
                 // The registry has no conditional write: check just before, verify after.
                 let current = match self.resolve(&Target::tag(tag)) {
@@ -570,6 +600,15 @@ impl Store for RegistryStore {
     ) -> Result<(Digest, u64), StoreError> {
         let reference = self.reference(&Target::default());
         self.authenticate(RegistryOperation::Push)?;
+        if let Some(digest) = expected
+            && self.has_blob(digest)?
+        {
+            // Already there: the content is still read, to hold it to the digest it claims.
+            let (actual, size) = hash_all(reader, digest.algorithm())
+                .map_err(|e| StoreError::io("blob upload", e))?;
+            check_expected(expected, &actual)?;
+            return Ok((actual, size));
+        }
         let mut first = vec![0u8; UPLOAD_CHUNK];
         let n = read_some(reader, &mut first).map_err(|e| StoreError::io("blob upload", e))?;
         first.truncate(n);
@@ -592,25 +631,10 @@ impl Store for RegistryStore {
             }
             return Ok((digest, 0));
         }
-        // The reader stays on this thread; the upload runs on another, fed through a channel.
-        let (sender, receiver) =
-            tokio::sync::mpsc::channel::<Result<Bytes, OciDistributionError>>(4);
-        let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-            receiver.recv().await.map(|item| (item, receiver))
-        });
-        let (uploaded, read) = std::thread::scope(|scope| {
-            let upload = scope.spawn(|| {
-                self.runtime
-                    .block_on(self.client.push_blob_stream_chunked(&reference, stream))
-            });
-            let read = feed(reader, first, &sender);
-            drop(sender);
-            (upload.join(), read)
-        });
-        let (digest, size) = read.map_err(|e| StoreError::io("blob upload", e))?;
-        let response = uploaded
-            .map_err(|_| StoreError::Unsupported("the upload thread panicked".into()))?
-            .map_err(|e| self.remote("pushing a blob", e))?;
+        let (response, digest, size) = self.stream_upload(reader, first, |stream| {
+            self.runtime
+                .block_on(self.client.push_blob_stream_chunked(&reference, stream))
+        })?;
         if response.blob_digest != digest.to_string() || response.size != size {
             return Err(StoreError::Remote {
                 location: self.location(),
@@ -627,34 +651,20 @@ impl Store for RegistryStore {
         digest: &Digest,
         size: u64,
     ) -> Result<(Digest, u64), StoreError> {
-        let reference = self.reference(&Target::default());
-        self.authenticate(RegistryOperation::Push)?;
         if size == 0 {
             return self.push_blob(reader, Some(digest));
         }
-        let (sender, receiver) =
-            tokio::sync::mpsc::channel::<Result<Bytes, OciDistributionError>>(4);
-        let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-            receiver.recv().await.map(|item| (item, receiver))
-        });
+        let reference = self.reference(&Target::default());
+        self.authenticate(RegistryOperation::Push)?;
         let claimed = digest.to_string();
-        let (uploaded, read) = std::thread::scope(|scope| {
-            let upload = scope.spawn(|| {
-                self.runtime.block_on(self.client.push_blob_stream(
-                    &reference,
-                    stream,
-                    &claimed,
-                    Some(size),
-                ))
-            });
-            let read = feed(reader, Vec::new(), &sender);
-            drop(sender);
-            (upload.join(), read)
-        });
-        let (actual, sent) = read.map_err(|e| StoreError::io("blob upload", e))?;
-        uploaded
-            .map_err(|_| StoreError::Unsupported("the upload thread panicked".into()))?
-            .map_err(|e| self.remote("pushing a blob", e))?;
+        let (_, actual, sent) = self.stream_upload(reader, Vec::new(), |stream| {
+            self.runtime.block_on(self.client.push_blob_stream(
+                &reference,
+                stream,
+                &claimed,
+                Some(size),
+            ))
+        })?;
         check_expected(Some(digest), &actual)?;
         if sent != size {
             return Err(StoreError::SizeMismatch {
@@ -764,6 +774,9 @@ fn check_expected(expected: Option<&Digest>, actual: &Digest) -> Result<(), Stor
     }
 }
 
+/// The chunks of a blob upload.
+type ChunkStream = futures_util::stream::BoxStream<'static, Result<Bytes, OciDistributionError>>;
+
 /// Reads until the buffer is full or the input ends.
 fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
@@ -779,6 +792,21 @@ fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+/// Reads `reader` to its end, hashing it.
+fn hash_all(reader: &mut dyn Read, algorithm: Algorithm) -> io::Result<(Digest, u64)> {
+    let mut hasher = Hasher::new(algorithm);
+    let mut size: u64 = 0;
+    let mut buf = vec![0u8; UPLOAD_CHUNK];
+    loop {
+        let n = read_some(reader, &mut buf)?;
+        if n == 0 {
+            return Ok((hasher.finish(), size));
+        }
+        hasher.update(buf.get(..n).unwrap_or_default());
+        size = size.saturating_add(n as u64);
+    }
 }
 
 /// Sends `first` and the rest of `reader` to the upload, hashing what is sent.

@@ -60,29 +60,39 @@ impl StoreError {
         match source
             .get_ref()
             .and_then(|e| e.downcast_ref::<StoreError>())
+            .and_then(StoreError::content_copy)
         {
-            Some(StoreError::DigestMismatch {
-                what,
-                expected,
-                actual,
-            }) => StoreError::DigestMismatch {
-                what: what.clone(),
-                expected: expected.clone(),
-                actual: actual.clone(),
-            },
-            Some(StoreError::SizeMismatch {
-                what,
-                expected,
-                actual,
-            }) => StoreError::SizeMismatch {
-                what: what.clone(),
-                expected: *expected,
-                actual: *actual,
-            },
-            _ => StoreError::Io {
+            Some(content) => content,
+            None => StoreError::Io {
                 path: path.into(),
                 source,
             },
+        }
+    }
+
+    /// A copy of a content failure (wrong digest or size); `None` for other errors, which
+    /// cannot be copied (they may hold an io::Error).
+    pub(crate) fn content_copy(&self) -> Option<StoreError> {
+        match self {
+            StoreError::DigestMismatch {
+                what,
+                expected,
+                actual,
+            } => Some(StoreError::DigestMismatch {
+                what: what.clone(),
+                expected: expected.clone(),
+                actual: actual.clone(),
+            }),
+            StoreError::SizeMismatch {
+                what,
+                expected,
+                actual,
+            } => Some(StoreError::SizeMismatch {
+                what: what.clone(),
+                expected: *expected,
+                actual: *actual,
+            }),
+            _ => None,
         }
     }
 

@@ -44,27 +44,9 @@ impl<R: Read> VerifiedReader<R> {
 }
 
 fn repeat(error: &StoreError) -> io::Error {
-    let copy = match error {
-        StoreError::DigestMismatch {
-            what,
-            expected,
-            actual,
-        } => StoreError::DigestMismatch {
-            what: what.clone(),
-            expected: expected.clone(),
-            actual: actual.clone(),
-        },
-        StoreError::SizeMismatch {
-            what,
-            expected,
-            actual,
-        } => StoreError::SizeMismatch {
-            what: what.clone(),
-            expected: *expected,
-            actual: *actual,
-        },
-        other => StoreError::Unsupported(other.to_string()),
-    };
+    let copy = error
+        .content_copy()
+        .unwrap_or_else(|| StoreError::Unsupported(error.to_string()));
     io::Error::new(io::ErrorKind::InvalidData, copy)
 }
 

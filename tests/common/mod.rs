@@ -91,6 +91,27 @@ pub fn generate_key_pair(prefix: &Path, algorithm: &str, password: &str) -> Outp
         .expect("run")
 }
 
+/// Runs several `modelseal` invocations at the same time, each with `COSIGN_PASSWORD=pw`, and
+/// asserts that every one succeeds.
+pub fn run_together(invocations: Vec<Vec<std::ffi::OsString>>) {
+    let children: Vec<_> = invocations
+        .into_iter()
+        .map(|args| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("modelseal"))
+                .args(args)
+                .env("COSIGN_PASSWORD", "pw")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn modelseal")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+}
+
 pub fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).expect("mkdir");
     for entry in fs::read_dir(from).expect("read_dir") {
