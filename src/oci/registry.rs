@@ -452,7 +452,13 @@ fn jittered(pause: std::time::Duration) -> std::time::Duration {
 fn is_transient(error: &OciDistributionError) -> bool {
     match error {
         OciDistributionError::ServerError { code, .. } => *code == 429 || *code >= 500,
-        OciDistributionError::RequestError(e) => e.is_connect() || e.is_timeout() || e.is_request(),
+        OciDistributionError::RequestError(e) => {
+            e.is_connect()
+                || e.is_timeout()
+                || e.is_request()
+                || e.status()
+                    .is_some_and(|status| status.as_u16() == 429 || status.is_server_error())
+        }
         OciDistributionError::RegistryError { envelope, .. } => {
             envelope.errors.iter().any(|e| match &e.code {
                 OciErrorCode::Toomanyrequests => true,
@@ -679,9 +685,11 @@ impl Store for RegistryStore {
     fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
         let reference = self.reference(&Target::default());
         self.authenticate(RegistryOperation::Pull)?;
-        self.runtime
-            .block_on(self.client.blob_exists(&reference, &digest.to_string()))
-            .map_err(|e| self.remote(&format!("blob {digest}"), e))
+        self.retrying(|| {
+            self.runtime
+                .block_on(self.client.blob_exists(&reference, &digest.to_string()))
+        })
+        .map_err(|e| self.remote(&format!("blob {digest}"), e))
     }
 
     fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send>, StoreError> {
