@@ -15,12 +15,17 @@ const MAX_DEPTH: usize = 8;
 /// How many manifests one copy moves at most; a hostile source could list any number.
 const MAX_MANIFESTS: usize = 10_000;
 
+/// How often one blob is sent when the destination keeps failing on its side.
+const BLOB_ATTEMPTS: u32 = 3;
+
 /// What a copy moved.
 #[derive(Clone, Debug, Default)]
 pub struct Copied {
     pub manifests: usize,
     pub blobs: usize,
     pub blobs_skipped: usize,
+    /// Blobs the destination took from another repository of the same registry.
+    pub blobs_mounted: usize,
     pub bytes: u64,
     pub referrers: usize,
     pub tags: Vec<String>,
@@ -134,8 +139,25 @@ fn copy_blob(
         copied.blobs_skipped = copied.blobs_skipped.saturating_add(1);
         return Ok(());
     }
-    let mut reader = src.open_blob(blob)?;
-    let (_, size) = dst.push_known_blob(&mut reader, &blob.digest, blob.size)?;
+    if let Some(source) = src.blob_source()
+        && dst.mount_blob(&blob.digest, &source)?
+    {
+        copied.blobs_mounted = copied.blobs_mounted.saturating_add(1);
+        return Ok(());
+    }
+    // A stream cannot be sent twice: after a dropped connection the blob is read again from
+    // the source and sent again, a bounded number of times.
+    let mut attempt = 1;
+    let size = loop {
+        let mut reader = src.open_blob(blob)?;
+        match dst.push_known_blob(&mut reader, &blob.digest, blob.size) {
+            Ok((_, size)) => break size,
+            Err(e) if e.is_transient() && attempt < BLOB_ATTEMPTS => {
+                attempt = attempt.saturating_add(1)
+            }
+            Err(e) => return Err(e),
+        }
+    };
     copied.blobs = copied.blobs.saturating_add(1);
     copied.bytes = copied.bytes.saturating_add(size);
     Ok(())

@@ -2,7 +2,7 @@
 
 use anyhow::bail;
 use modelseal::copy::copy;
-use modelseal::oci::{Access, open_store};
+use modelseal::oci::Access;
 use modelseal::reference::Reference;
 use serde_json::json;
 
@@ -22,7 +22,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.destination.target.digest.is_some() {
         bail!("the destination names a tag (or nothing), not a digest: the digest is the source's");
     }
-    let src = open_store(&args.source, Access::Read)?;
+    let src = super::open_store(&args.source, Access::Read)?;
     let subject = src.resolve(&args.source.target)?;
     let tag = args
         .destination
@@ -37,7 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .is_none()
                 .then(|| args.source.target.tag_or_default().to_string())
         });
-    let dst = open_store(&args.destination, Access::Write)?;
+    let dst = super::open_store(&args.destination, Access::Write)?;
     let copied = copy(src.as_ref(), dst.as_ref(), &subject, tag.as_deref())?;
     let pinned = args.destination.pinned(subject.digest.clone());
     match args.output {
@@ -48,20 +48,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "manifests": copied.manifests,
             "blobs": copied.blobs,
             "blobsSkipped": copied.blobs_skipped,
+            "blobsMounted": copied.blobs_mounted,
             "bytes": copied.bytes,
             "referrers": copied.referrers,
             "tags": copied.tags,
         })),
         OutputFormat::Text => {
             eprintln!(
-                "Copied {} to {} with {} referrers and {} signature tags: {} manifests, {} blobs ({} already there)",
+                "Copied {} to {} with {} referrers and {} signature tags: {} manifests, {} blobs ({} already there, {} mounted)",
                 args.source,
                 args.destination,
                 copied.referrers,
                 copied.tags.len(),
                 copied.manifests,
                 copied.blobs,
-                copied.blobs_skipped
+                copied.blobs_skipped,
+                copied.blobs_mounted
             );
             println!("{pinned}");
             Ok(())

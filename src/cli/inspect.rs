@@ -2,7 +2,7 @@
 
 use indicatif::HumanBytes;
 use modelseal::modelpack::{self, ModelPack};
-use modelseal::oci::{Access, open_store};
+use modelseal::oci::Access;
 use modelseal::reference::Reference;
 use serde_json::{Value, json};
 
@@ -29,7 +29,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Resolves a reference once and reads and validates the ModelPack it names.
 pub fn read(reference: &Reference) -> anyhow::Result<ModelPack> {
-    let store = open_store(reference, Access::Read)?;
+    let store = super::open_store(reference, Access::Read)?;
     let descriptor = store.resolve(&reference.target)?;
     Ok(modelpack::read(store.as_ref(), &descriptor)?)
 }

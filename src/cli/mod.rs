@@ -11,11 +11,14 @@ mod quickstart;
 mod sign;
 mod tree;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use clap::{Parser, Subcommand};
 use modelseal::modelpack::ModelPackError;
-use modelseal::oci::StoreError;
+use modelseal::oci::{Access, RegistryOptions, Store, StoreError};
+use modelseal::reference::Reference;
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +33,30 @@ use modelseal::oci::StoreError;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// How to reach registries; they apply to every registry reference of the command.
+#[derive(clap::Args)]
+struct RegistryArgs {
+    /// Speak plain HTTP to registries instead of HTTPS (loopback registries that do not speak
+    /// TLS get plain HTTP anyway, as with docker).
+    #[arg(long, global = true)]
+    plain_http: bool,
+    /// Trust the certificate authorities in this PEM file for registries, besides the system's.
+    /// May be given more than once.
+    #[arg(long = "ca-cert", value_name = "FILE", global = true)]
+    ca_certs: Vec<PathBuf>,
+}
+
+/// The registry options of this run, set once from the command line.
+static REGISTRY_OPTIONS: OnceLock<RegistryOptions> = OnceLock::new();
+
+/// Opens the store a reference names, reaching registries as the command line says.
+fn open_store(reference: &Reference, access: Access) -> Result<Box<dyn Store>, StoreError> {
+    let options = REGISTRY_OPTIONS.get_or_init(RegistryOptions::default);
+    modelseal::oci::open_store(reference, access, options)
 }
 
 #[derive(Subcommand)]
@@ -57,6 +84,10 @@ enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _ = REGISTRY_OPTIONS.set(RegistryOptions {
+        plain_http: cli.registry.plain_http,
+        ca_certs: cli.registry.ca_certs,
+    });
     let result = match cli.command {
         Command::Quickstart(args) => quickstart::run(args),
         Command::Pack(args) => pack::run(*args),

@@ -12,7 +12,7 @@ use modelseal::modelpack::config::{
     ModelDescriptor, ModelProperties, check_param_size, check_precision,
 };
 use modelseal::modelpack::pack::{PackOptions, Packed, pack_files, plan};
-use modelseal::oci::{Access, open_store};
+use modelseal::oci::Access;
 use modelseal::reference::Reference;
 use serde_json::json;
 
@@ -205,7 +205,7 @@ pub fn pack_directory(
 ) -> anyhow::Result<Packed> {
     let files = plan(dir, options)?;
     let total: u64 = files.iter().fold(0, |sum, f| sum.saturating_add(f.size));
-    let store = open_store(reference, Access::Write)?;
+    let store = super::open_store(reference, Access::Write)?;
     let bar = progress_bar(total);
     let advance = |n: u64| bar.inc(n);
     let tag = reference.target.tag_or_default();

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use modelseal::keys::Algorithm;
 use modelseal::modelpack::pack::PackOptions;
-use modelseal::oci::{Access, Digest, ManifestPush, TagCondition, open_store};
+use modelseal::oci::{Access, Digest, ManifestPush, TagCondition};
 use modelseal::reference::{Location, Reference, Target};
 use modelseal::signature::{Format, legacy};
 
@@ -177,7 +177,7 @@ fn replay_signatures(
     signed: &Digest,
     forged: &Digest,
 ) -> anyhow::Result<()> {
-    let store = open_store(reference, Access::Read)?;
+    let store = super::open_store(reference, Access::Read)?;
     let original = store.resolve(&Target::tag(&legacy::signature_tag(signed)))?;
     let bytes = store.fetch_manifest(&original)?;
     store.push_manifest(ManifestPush {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use modelseal::keys::{PrivateKey, PublicKey};
-use modelseal::oci::{Access, open_store};
+use modelseal::oci::Access;
 use modelseal::reference::{Location, Reference};
 use modelseal::sign::{SignRequest, Signed, sign};
 use modelseal::signature::Format;
@@ -62,7 +62,7 @@ pub fn sign_reference(
     format: Format,
     annotations: &BTreeMap<String, String>,
 ) -> anyhow::Result<(Reference, Signed)> {
-    let store = open_store(reference, Access::Read)?;
+    let store = super::open_store(reference, Access::Read)?;
     let subject = store.resolve(&reference.target)?;
     let repository = repository_name(reference);
     let signed = sign(
@@ -114,7 +114,7 @@ pub fn verify_reference(
     key: &PublicKey,
     annotations: &BTreeMap<String, String>,
 ) -> anyhow::Result<(Reference, Verification)> {
-    let store = open_store(reference, Access::Read)?;
+    let store = super::open_store(reference, Access::Read)?;
     let subject = store.resolve(&reference.target)?;
     let verification =
         verify_signatures(store.as_ref(), &subject, &Expectations { key, annotations })?;

@@ -1,6 +1,6 @@
 //! `tree`: what is attached to an artifact, like `cosign tree` and `oras discover`.
 
-use modelseal::oci::{Access, open_store};
+use modelseal::oci::Access;
 use std::collections::HashMap;
 
 use modelseal::oci::{Descriptor, Digest, ImageManifest, Store, StoreError};
@@ -33,7 +33,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Resolves `reference` once and prints what is attached to that digest.
 pub fn print(reference: &Reference, output: OutputFormat) -> anyhow::Result<()> {
-    let store = open_store(reference, Access::Read)?;
+    let store = super::open_store(reference, Access::Read)?;
     let subject = store.resolve(&reference.target)?;
     let referrers = referrer_nodes(store.as_ref(), &subject)?;
     let tags = tag_nodes(store.as_ref(), &subject)?;

@@ -10,8 +10,8 @@ mod verified;
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use layout::LayoutStore;
 pub use manifest::*;
-pub use registry::RegistryStore;
-pub use store::{ManifestPush, Store, StoreError, TagCondition, fetch_blob};
+pub use registry::{RegistryOptions, RegistryStore};
+pub use store::{BlobSource, ManifestPush, Store, StoreError, TagCondition, fetch_blob};
 pub use verified::VerifiedReader;
 
 use crate::reference::{Location, Reference};
@@ -25,15 +25,19 @@ pub enum Access {
     Write,
 }
 
-/// Opens the store a reference points at.
-pub fn open_store(reference: &Reference, access: Access) -> Result<Box<dyn Store>, StoreError> {
+/// Opens the store a reference points at; `options` say how to reach a registry.
+pub fn open_store(
+    reference: &Reference,
+    access: Access,
+    options: &RegistryOptions,
+) -> Result<Box<dyn Store>, StoreError> {
     match &reference.location {
         Location::Layout(path) => Ok(Box::new(match access {
             Access::Read => LayoutStore::open(path)?,
             Access::Write => LayoutStore::open_or_create(path)?,
         })),
         Location::Registry { host, repository } => {
-            Ok(Box::new(registry::RegistryStore::open(host, repository)?))
+            Ok(Box::new(RegistryStore::open(host, repository, options)?))
         }
     }
 }

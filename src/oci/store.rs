@@ -32,6 +32,10 @@ pub enum StoreError {
     TagMoved { tag: String, location: String },
     #[error("{location}: {message}")]
     Remote { location: String, message: String },
+    /// The registry could not be reached, or failed on its side, after retries: a later try
+    /// may succeed.
+    #[error("{location}: {message}; try again later")]
+    Unavailable { location: String, message: String },
     #[error("{what} not found in {location}")]
     NotFound { what: String, location: String },
     #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
@@ -96,6 +100,11 @@ impl StoreError {
         }
     }
 
+    /// Whether a later try may succeed (the registry was unreachable or overloaded).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
+
     /// Whether the store's content failed a check (wrong digest, wrong size, too large, not
     /// parseable), as opposed to the store being unreachable or the request being wrong.
     pub fn is_integrity_failure(&self) -> bool {
@@ -121,6 +130,13 @@ pub enum TagCondition {
     Absent,
     /// Only if the tag still names this manifest.
     Names(Digest),
+}
+
+/// A repository of a registry that blobs can be mounted from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobSource {
+    pub host: String,
+    pub repository: String,
 }
 
 /// A manifest to store, as the exact bytes that will be addressed by their digest.
@@ -179,6 +195,17 @@ pub trait Store: Send + Sync {
 
     /// Whether the store holds the blob (so a copy can skip it).
     fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError>;
+
+    /// Where this store's blobs can be mounted from by another store, if anywhere.
+    fn blob_source(&self) -> Option<BlobSource> {
+        None
+    }
+
+    /// Makes the blob `digest` of `from` this store's too without sending it (a cross-repository
+    /// mount); `false` when that cannot be done and the blob must be sent.
+    fn mount_blob(&self, _digest: &Digest, _from: &BlobSource) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 
     /// Streams a blob out; the reader fails unless the content matches the descriptor.
     fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send>, StoreError>;
