@@ -14,11 +14,7 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
-    // Rust ignores SIGPIPE, so writing to a closed pipe (`modelseal tree ... | head`) would
-    // panic; restore the default every Unix command-line tool has: end quietly.
-    // SAFETY: called first thing in main, before any other thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // SIGPIPE stays ignored, as Rust sets it: a registry that closes a connection must not
+    // kill the process. Output to a closed pipe is dropped instead (see `outln!`).
     cli::main()
 }

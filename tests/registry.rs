@@ -3,37 +3,12 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::registry::Registry;
 use common::*;
 use modelseal::oci::{ImageIndex, RegistryOptions, RegistryStore, Store};
 use modelseal::reference::Target;
 use modelseal::signature::{bundle, legacy};
 use serde_json::Value;
-
-fn keys(ws: &Workspace, name: &str) -> (PathBuf, PathBuf) {
-    let out = generate_key_pair(&ws.path(name), "ecdsa-p256", "pw");
-    assert!(out.status.success(), "{}", stderr(&out));
-    (
-        ws.path(&format!("{name}.key")),
-        ws.path(&format!("{name}.pub")),
-    )
-}
-
-fn run(args: &[&str]) -> std::process::Output {
-    modelseal()
-        .args(args)
-        .env("COSIGN_PASSWORD", "pw")
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    stdout(&out)
-}
 
 #[test]
 fn the_main_job_works_on_a_registry() {
@@ -238,7 +213,7 @@ fn credentials_come_from_the_docker_config() {
     let registry = Registry::start_with_password("alice", "s3cret");
     let ws = Workspace::new();
     let reference = format!("{}:v1", registry.reference("models/tiny"));
-    let pack = |config: &PathBuf| {
+    let pack = |config: &std::path::Path| {
         modelseal()
             .arg("pack")
             .arg(ws.model())

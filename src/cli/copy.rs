@@ -65,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 copied.blobs_skipped,
                 copied.blobs_mounted
             );
-            println!("{pinned}");
+            outln!("{pinned}");
             Ok(())
         }
     }

@@ -85,9 +85,9 @@ pub fn printable(text: &str) -> String {
 }
 
 pub fn print(reference: &Reference, pack: &ModelPack) {
-    println!("Reference:  {reference}");
-    println!("Digest:     {}", pack.descriptor.digest);
-    println!("Kind:       {}", pack.family.describe());
+    outln!("Reference:  {reference}");
+    outln!("Digest:     {}", pack.descriptor.digest);
+    outln!("Kind:       {}", pack.family.describe());
     for (label, section, key) in [
         ("Name", "descriptor", "name"),
         ("Version", "descriptor", "version"),
@@ -99,7 +99,7 @@ pub fn print(reference: &Reference, pack: &ModelPack) {
         ("Created", "descriptor", "createdAt"),
     ] {
         if let Some(value) = field(&pack.config, section, key) {
-            println!("{:<11} {}", format!("{label}:"), printable(value));
+            outln!("{:<11} {}", format!("{label}:"), printable(value));
         }
     }
     if let Some(licenses) = pack
@@ -109,13 +109,14 @@ pub fn print(reference: &Reference, pack: &ModelPack) {
         .and_then(Value::as_array)
     {
         let names: Vec<&str> = licenses.iter().filter_map(Value::as_str).collect();
-        println!("Licenses:   {}", printable(&names.join(", ")));
+        outln!("Licenses:   {}", printable(&names.join(", ")));
     }
-    println!(
+    outln!(
         "Config:     {} ({} bytes)",
-        pack.manifest.config.digest, pack.manifest.config.size
+        pack.manifest.config.digest,
+        pack.manifest.config.size
     );
-    println!(
+    outln!(
         "Layers:     {} ({})",
         pack.layers.len(),
         HumanBytes(pack.total_layer_size())
@@ -123,7 +124,7 @@ pub fn print(reference: &Reference, pack: &ModelPack) {
     for layer in &pack.layers {
         let hex = layer.descriptor.digest.hex();
         let short = hex.get(..12).unwrap_or(hex);
-        println!(
+        outln!(
             "  {:<14} {:<9} {:>10}  {}:{short}  {}{}",
             layer.layer_type.role.name(),
             format!("{:?}", layer.layer_type.packing).to_lowercase(),

@@ -89,7 +89,7 @@ pub fn public_key(args: PublicKeyArgs) -> anyhow::Result<()> {
             write_atomically(&path, pem.as_bytes(), 0o644)?;
             eprintln!("Public key written to {}", path.display());
         }
-        None => print!("{pem}"),
+        None => out!("{pem}"),
     }
     Ok(())
 }

@@ -1,5 +1,22 @@
 //! Command-line definitions and the only place that prints.
 
+/// `println!` that survives a closed standard output (`modelseal tree … | head`): the rest of
+/// the output is dropped and the command still ends with the exit status of its outcome, so
+/// a rejection cut short by a pipe is still a rejection. (Restoring the default SIGPIPE
+/// action instead would also let a registry that closes a connection kill the process.)
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` likewise.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_stdout(format_args!($($arg)*))
+    };
+}
+
 mod args;
 mod copy;
 mod inspect;

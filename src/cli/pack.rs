@@ -263,7 +263,7 @@ fn report(args: &Args, packed: &Packed) -> anyhow::Result<()> {
                     file.relative_path, file.role
                 );
             }
-            println!("{pinned}");
+            outln!("{pinned}");
             Ok(())
         }
     }

@@ -87,7 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .tempdir()?
             .keep(),
     };
-    println!("Working in {}\n", root.display());
+    outln!("Working in {}\n", root.display());
 
     let model_dir = root.join("tiny-model");
     write_model(&model_dir, false)?;
@@ -102,12 +102,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ..PackOptions::default()
     };
     let packed = pack::pack_directory(&model_dir, &reference, &options)?;
-    println!(
+    outln!(
         "1. Packed the sample model into {}",
         reference.pinned(packed.manifest.digest.clone())
     );
     let pack = inspect::read(&reference)?;
-    println!(
+    outln!(
         "   {}, {} layers, read back and validated.\n",
         pack.family.describe(),
         pack.layers.len()
@@ -118,7 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // No prompt: the quickstart key has an empty password. Give your own keys a real one.
     let key = keys::write_key_pair(&private_path, &public_path, Algorithm::EcdsaP256, b"")?;
     let public = key.public_key();
-    println!(
+    outln!(
         "2. Generated an ECDSA P-256 key pair in cosign's format: {} (empty password, quickstart only) and {}\n",
         private_path.display(),
         public_path.display()
@@ -131,19 +131,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Some(tag) => format!("a layer of tag {tag}"),
             None => format!("referrer {}", signed.manifest.digest),
         };
-        println!("3. Signed {pinned} ({format} format): {place}");
+        outln!("3. Signed {pinned} ({format} format): {place}");
     }
 
-    println!("\n4. Verified with the public key:");
+    outln!("\n4. Verified with the public key:");
     let key_name = key_id(&public)?;
     let (pinned, verification) = sign::verify_reference(&reference, &public, &annotations)?;
     sign::print_report(&pinned, &key_name, &verification);
     sign::outcome(&pinned, &key_name, &verification)?;
 
-    println!("\n5. What is attached to it:");
+    outln!("\n5. What is attached to it:");
     tree::print(&reference, OutputFormat::Text)?;
 
-    println!(
+    outln!(
         "\n6. In a copy, an attacker changes one weight, re-packs the model under the same tag and\n   replays the original signatures onto the new digest:"
     );
     let tampered_model = root.join("tiny-model-tampered");
@@ -160,10 +160,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     sign::print_report(&pinned, &key_name, &verification);
     match sign::outcome(&pinned, &key_name, &verification) {
         Ok(()) => anyhow::bail!("the tampered copy verified; this is a bug"),
-        Err(reason) => println!("   Rejected, as it must be: {reason}"),
+        Err(reason) => outln!("   Rejected, as it must be: {reason}"),
     }
 
-    println!(
+    outln!(
         "\nTry it yourself:\n  modelseal verify --key {} {reference}\n  modelseal tree {reference}",
         public_path.display()
     );

@@ -102,7 +102,7 @@ pub fn run_sign(args: SignArgs) -> anyhow::Result<()> {
             } else {
                 eprintln!("{pinned} already carries this signature: {place}");
             }
-            println!("{}", signed.manifest.digest);
+            outln!("{}", signed.manifest.digest);
             Ok(())
         }
     }
@@ -168,7 +168,7 @@ fn report_json(reference: &Reference, key: &str, verification: &Verification) ->
 }
 
 pub fn print_report(pinned: &Reference, key: &str, verification: &Verification) {
-    println!("Verifying {pinned} with key {key}");
+    outln!("Verifying {pinned} with key {key}");
     for s in &verification.signatures {
         let what = match s.format {
             Format::Bundle => "referrer",
@@ -181,12 +181,13 @@ pub fn print_report(pinned: &Reference, key: &str, verification: &Verification) 
                     .as_deref()
                     .map(|c| format!(", created {} (as the referrer claims)", printable(c)))
                     .unwrap_or_default();
-                println!(
+                outln!(
                     "  verified  {:<6} {what} {}{when}",
-                    s.format, s.source.digest
+                    s.format,
+                    s.source.digest
                 );
             }
-            Err(reason) => println!(
+            Err(reason) => outln!(
                 "  rejected  {:<6} {what} {}: {}",
                 s.format,
                 s.source.digest,
@@ -199,7 +200,7 @@ pub fn print_report(pinned: &Reference, key: &str, verification: &Verification) 
         .iter()
         .filter(|s| s.outcome.is_ok())
         .count();
-    println!(
+    outln!(
         "{verified} of {} signatures verified",
         verification.signatures.len()
     );

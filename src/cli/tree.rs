@@ -46,10 +46,10 @@ pub fn print(reference: &Reference, output: OutputFormat) -> anyhow::Result<()> 
             "tags": tags.iter().map(|n| n.json.clone()).collect::<Vec<_>>(),
         })),
         OutputFormat::Text => {
-            println!("{pinned}");
+            outln!("{pinned}");
             let all: Vec<&Node> = referrers.iter().chain(&tags).collect();
             if all.is_empty() {
-                println!("└── (no referrers and no signature, attestation or SBOM tags)");
+                outln!("└── (no referrers and no signature, attestation or SBOM tags)");
             }
             print_children(&all, "");
             Ok(())
@@ -187,7 +187,7 @@ fn print_children(nodes: &[&Node], prefix: &str) {
         } else {
             ("├── ", "│   ")
         };
-        println!("{prefix}{branch}{}", super::inspect::printable(&node.label));
+        outln!("{prefix}{branch}{}", super::inspect::printable(&node.label));
         let children: Vec<&Node> = node.children.iter().collect();
         print_children(&children, &format!("{prefix}{next}"));
     }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod fake_registry;
 pub mod registry;
 
 use std::collections::BTreeMap;
@@ -167,4 +168,30 @@ pub fn assert_fails(out: &Output, code: i32, needle: &str) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(code), "stderr: {err}");
     assert!(err.contains(needle), "expected {needle:?} in: {err}");
+}
+
+/// A fresh ECDSA P-256 key pair `NAME.key` (password `pw`) and `NAME.pub` in the workspace.
+pub fn keys(ws: &Workspace, name: &str) -> (PathBuf, PathBuf) {
+    let out = generate_key_pair(&ws.path(name), "ecdsa-p256", "pw");
+    assert!(out.status.success(), "{}", stderr(&out));
+    (
+        ws.path(&format!("{name}.key")),
+        ws.path(&format!("{name}.pub")),
+    )
+}
+
+/// Runs modelseal with the password of [`keys`].
+pub fn run(args: &[&str]) -> Output {
+    modelseal()
+        .args(args)
+        .env("COSIGN_PASSWORD", "pw")
+        .output()
+        .unwrap()
+}
+
+/// Runs modelseal with the password of [`keys`], which must succeed; returns its output.
+pub fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    stdout(&out)
 }

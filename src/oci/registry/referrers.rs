@@ -73,16 +73,13 @@ impl RegistryStore {
         artifact_type: Option<&str>,
     ) -> Result<Option<Vec<Descriptor>>, StoreError> {
         let what = format!("listing the referrers of {subject}");
-        let mut first = self
-            .client
-            .url(&self.client.path("referrers", &subject.to_string()))?;
-        if let Some(artifact_type) = artifact_type {
-            first
-                .query_pairs_mut()
-                .append_pair("artifactType", artifact_type);
-        }
+        let path = self.client.path("referrers", &subject.to_string());
+        let first = match artifact_type {
+            Some(artifact_type) => with_query(&path, "artifactType", artifact_type),
+            None => path,
+        };
         let mut entries = Vec::new();
-        let mut page = Some(first.to_string());
+        let mut page = Some(first);
         let mut pages: usize = 0;
         while let Some(target) = page.take() {
             pages = pages.saturating_add(1);
@@ -207,6 +204,20 @@ impl RegistryStore {
     }
 }
 
+/// `path?key=value`, the value percent-encoded.
+fn with_query(path: &str, key: &str, value: &str) -> String {
+    let encoded: String = value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("{path}?{key}={encoded}")
+}
+
 /// The filters the registry says it applied to a referrers listing.
 fn filters_applied(headers: &HeaderMap) -> BTreeSet<String> {
     headers
@@ -235,6 +246,18 @@ mod tests {
         assert_eq!(
             referrers_tag(&Digest::sha256_of(b"x")),
             format!("sha256-{}", Digest::sha256_of(b"x").hex())
+        );
+    }
+
+    #[test]
+    fn encodes_query_values() {
+        assert_eq!(
+            with_query(
+                "/v2/a/referrers/x",
+                "artifactType",
+                "application/vnd.x+json"
+            ),
+            "/v2/a/referrers/x?artifactType=application%2Fvnd.x%2Bjson"
         );
     }
 
