@@ -505,3 +505,35 @@ fn bad_references_and_arguments_are_usage_errors() {
         .unwrap();
     assert_fails(&out, 2, "127.0.0.1:1/models/tiny");
 }
+
+#[test]
+fn a_closed_output_pipe_keeps_the_exit_status() {
+    use std::process::{Command, Stdio};
+    let ws = Workspace::new();
+    ws.pack("v1");
+    let (_, public) = keys(&ws, "signer");
+    let binary = assert_cmd::cargo::cargo_bin("modelseal");
+    for (args, code) in [
+        (vec!["inspect".to_string(), ws.layout_ref("v1")], 0),
+        (
+            vec![
+                "verify".to_string(),
+                "--key".to_string(),
+                public.display().to_string(),
+                ws.layout_ref("v1"),
+            ],
+            1,
+        ),
+    ] {
+        let mut child = Command::new(&binary)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+}

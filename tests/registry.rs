@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::proxy::{Fault, FaultProxy};
 use common::registry::Registry;
 use common::*;
 use modelseal::oci::{ImageIndex, RegistryOptions, RegistryStore, Store};
@@ -314,4 +315,99 @@ fn empty_files_pack_and_copy_to_a_registry() {
             .unwrap();
         assert_eq!(empty["size"], 0);
     }
+}
+
+/// A copy of the sample model whose weights are 3 MiB, so that uploads take many writes.
+fn big_model(ws: &Workspace) -> std::path::PathBuf {
+    let dir = ws.path("big");
+    copy_dir(&ws.model(), &dir);
+    let weights: Vec<u8> = (0..3u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(dir.join("model.safetensors"), weights).unwrap();
+    dir
+}
+
+/// Packs the big model into the workspace layout and signs it in both formats there.
+fn signed_big_layout(ws: &Workspace) -> (String, std::path::PathBuf) {
+    let layout = ws.layout_ref("big");
+    let out = ws.pack_dir(&big_model(ws), &layout, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (key, public) = keys(ws, "signer");
+    ok(&["sign", "--key", key.to_str().unwrap(), &layout]);
+    ok(&[
+        "sign",
+        "--key",
+        key.to_str().unwrap(),
+        "--format",
+        "legacy",
+        &layout,
+    ]);
+    (layout, public)
+}
+
+#[test]
+fn a_copy_survives_a_connection_cut_in_the_middle_of_an_upload() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    let (layout, public) = signed_big_layout(&ws);
+    let proxy = FaultProxy::start(
+        &registry.addr,
+        Fault::CutUpload {
+            bytes: 1 << 20,
+            then_refuse: false,
+        },
+    );
+    ok(&[
+        "copy",
+        &layout,
+        &format!("{}:v1", proxy.reference("models/big")),
+    ]);
+    assert!(proxy.struck(), "the upload was cut");
+    let direct = format!("{}:v1", registry.reference("models/big"));
+    let report = ok(&["verify", "--key", public.to_str().unwrap(), &direct]);
+    assert!(report.contains("2 of 2 signatures verified"), "{report}");
+}
+
+#[test]
+fn a_registry_that_goes_away_mid_upload_is_left_without_tags_or_referrers() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    let (layout, _) = signed_big_layout(&ws);
+    for args in [
+        vec!["pack".to_string(), big_model(&ws).display().to_string()],
+        vec!["copy".to_string(), layout.clone()],
+    ] {
+        let proxy = FaultProxy::start(
+            &registry.addr,
+            Fault::CutUpload {
+                bytes: 1 << 20,
+                then_refuse: true,
+            },
+        );
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let destination = format!("{}:v1", proxy.reference("models/big"));
+        args.push(&destination);
+        let out = run(&args);
+        assert_fails(&out, 2, "try again later");
+        assert!(proxy.struck());
+    }
+    let store =
+        RegistryStore::open(&registry.addr, "models/big", &RegistryOptions::default()).unwrap();
+    assert_eq!(store.tags().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn answers_of_503_are_waited_out() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    let proxy = FaultProxy::start(&registry.addr, Fault::Unavailable { connections: 4 });
+    let reference = format!("{}:v1", proxy.reference("models/tiny"));
+    let out = ws.pack_dir(&ws.model(), &reference, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(proxy.struck());
+    let (key, public) = keys(&ws, "signer");
+    ok(&["sign", "--key", key.to_str().unwrap(), &reference]);
+    let report = ok(&["verify", "--key", public.to_str().unwrap(), &reference]);
+    assert!(report.contains("1 of 1 signatures verified"), "{report}");
 }
