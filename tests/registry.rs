@@ -411,3 +411,52 @@ fn answers_of_503_are_waited_out() {
     let report = ok(&["verify", "--key", public.to_str().unwrap(), &reference]);
     assert!(report.contains("1 of 1 signatures verified"), "{report}");
 }
+
+#[test]
+fn a_registry_with_a_private_certificate_authority_needs_ca_cert() {
+    let ws = Workspace::new();
+    let certs = ws.path("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let (registry, authority) = Registry::start_with_tls(&certs);
+    let reference = format!("{}:v1", registry.reference("models/tiny"));
+    let model = ws.model();
+    let model = model.to_str().unwrap();
+
+    // Without the authority: the certificate is not trusted, and TLS is not dropped for it.
+    let out = run(&["pack", model, &reference]);
+    assert_fails(&out, 2, "certificate is not trusted");
+    assert_fails(&out, 2, "--ca-cert");
+    // Plain HTTP to a port that speaks TLS does not get through either.
+    let out = run(&["--plain-http", "pack", model, &reference]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    let ca = authority.to_str().unwrap();
+    ok(&["pack", "--ca-cert", ca, model, &reference]);
+    let (key, public) = keys(&ws, "signer");
+    ok(&[
+        "sign",
+        "--ca-cert",
+        ca,
+        "--key",
+        key.to_str().unwrap(),
+        &reference,
+    ]);
+    let report = ok(&[
+        "verify",
+        "--ca-cert",
+        ca,
+        "--key",
+        public.to_str().unwrap(),
+        &reference,
+    ]);
+    assert!(report.contains("1 of 1 signatures verified"), "{report}");
+    let requests = registry.requests();
+    assert!(
+        requests.iter().any(|r| r.starts_with("PUT ")),
+        "{requests:#?}"
+    );
+
+    // A file with no certificate in it is refused clearly.
+    let out = run(&["inspect", "--ca-cert", model, &reference]);
+    assert_fails(&out, 2, "certificate");
+}

@@ -15,15 +15,23 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
-        Registry::start_with(None)
+        Registry::start_with(None, None)
     }
 
     /// A registry that wants HTTP basic auth with this user and password (an htpasswd file).
     pub fn start_with_password(user: &str, password: &str) -> Registry {
-        Registry::start_with(Some((user, password)))
+        Registry::start_with(Some((user, password)), None)
     }
 
-    fn start_with(credentials: Option<(&str, &str)>) -> Registry {
+    /// A registry that speaks only HTTPS, with a certificate for 127.0.0.1 issued by a fresh
+    /// certificate authority; returns it and the authority's PEM file.
+    pub fn start_with_tls(dir: &Path) -> (Registry, std::path::PathBuf) {
+        let (certificate, key, authority) = test_certificates(dir);
+        let registry = Registry::start_with(None, Some((&certificate, &key)));
+        (registry, authority)
+    }
+
+    fn start_with(credentials: Option<(&str, &str)>, tls: Option<(&Path, &Path)>) -> Registry {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -46,8 +54,16 @@ impl Registry {
             }
             None => String::new(),
         };
+        let tls = match tls {
+            Some((certificate, key)) => format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                certificate.display(),
+                key.display()
+            ),
+            None => String::new(),
+        };
         let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth}",
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{tls}{auth}",
             dir.path().join("data").display()
         );
         let config_path = dir.path().join("config.yml");
@@ -76,7 +92,11 @@ impl Registry {
                 let _ = stream.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
                 let mut response = String::new();
                 let _ = stream.read_to_string(&mut response);
-                if response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.0 401") {
+                // A TLS registry answers plain HTTP with a 400: it is up all the same.
+                if response.starts_with("HTTP/1.0 200")
+                    || response.starts_with("HTTP/1.0 401")
+                    || response.starts_with("HTTP/1.0 400")
+                {
                     return;
                 }
             }
@@ -126,4 +146,83 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A certificate authority and a server certificate for 127.0.0.1 it issued, made with the
+/// openssl command: (certificate, key, authority), all PEM files in `dir`.
+fn test_certificates(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is required (.ci/run installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=modelseal test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(&ca);
+    let mut request = vec!["req"];
+    request.extend(ec);
+    request.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(&request);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    (
+        dir.join("server.pem"),
+        dir.join("server.key"),
+        dir.join("ca.pem"),
+    )
 }

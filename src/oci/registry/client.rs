@@ -74,7 +74,12 @@ impl Client {
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT);
         for path in &options.ca_certs {
-            let pem = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
+            let pem = std::fs::read(path).map_err(|e| {
+                operational(format!(
+                    "cannot read the CA certificate file {}: {e}",
+                    path.display()
+                ))
+            })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 operational(format!("{} holds no PEM certificates: {e}", path.display()))
             })?;
@@ -227,11 +232,13 @@ impl Client {
     }
 
     /// A loopback registry that does not speak TLS is spoken to over plain HTTP from now on.
+    /// One that speaks it with a certificate modelseal does not trust is not: that is an
+    /// error to report, not a reason to drop TLS.
     fn fell_back_to_http(&self, error: &reqwest::Error) -> bool {
         let Ok(mut scheme) = self.scheme.lock() else {
             return false;
         };
-        if *scheme == Scheme::HttpsThenHttp && error.is_connect() {
+        if *scheme == Scheme::HttpsThenHttp && error.is_connect() && !is_certificate_error(error) {
             *scheme = Scheme::Http;
             return true;
         }
@@ -248,6 +255,15 @@ impl Client {
     }
 
     fn unreachable(&self, error: &reqwest::Error) -> StoreError {
+        if is_certificate_error(error) {
+            return StoreError::Remote {
+                location: self.location(),
+                message: format!(
+                    "the registry's TLS certificate is not trusted ({}); if a private certificate authority issued it, pass its PEM file with --ca-cert",
+                    error_chain(error)
+                ),
+            };
+        }
         StoreError::Unavailable {
             location: self.location(),
             message: format!("cannot reach the registry: {}", error_chain(error)),
@@ -503,6 +519,30 @@ fn error_chain(error: &reqwest::Error) -> String {
     text
 }
 
+/// Whether TLS failed over the server's certificate (as opposed to the server not speaking
+/// TLS at all).
+fn is_certificate_error(error: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::NoCertificatesPresented
+                    | rustls::Error::InvalidCertRevocationList(_)
+            );
+        }
+        // An io::Error hides the error it wraps from `source()`: step inside it instead.
+        cause = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+    }
+    false
+}
+
 /// 429 and the server-side failures a later try may not meet.
 pub(super) fn is_transient_status(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS
@@ -512,8 +552,11 @@ pub(super) fn is_transient_status(status: StatusCode) -> bool {
         || status == StatusCode::GATEWAY_TIMEOUT
 }
 
+/// A connection that failed or broke, which may work next time; an untrusted certificate
+/// will not.
 fn is_transient_error(error: &reqwest::Error) -> bool {
-    error.is_connect() || error.is_timeout() || error.is_request() || error.is_body()
+    (error.is_connect() || error.is_timeout() || error.is_request() || error.is_body())
+        && !is_certificate_error(error)
 }
 
 /// The pause a 429 or 503 asks for in seconds, bounded.
