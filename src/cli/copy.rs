@@ -1,12 +1,12 @@
 //! `copy SRC DST` (also `push` and `pull`).
 
 use anyhow::bail;
-use modelseal::copy::copy;
+use modelseal::copy::{Transfer, copy};
 use modelseal::oci::Access;
 use modelseal::reference::Reference;
 use serde_json::json;
 
-use super::output::{OutputFormat, print_json};
+use super::output::{OutputFormat, print_json, progress_bar};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -38,7 +38,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .then(|| args.source.target.tag_or_default().to_string())
         });
     let dst = super::open_store(&args.destination, Access::Write)?;
-    let copied = copy(src.as_ref(), dst.as_ref(), &subject, tag.as_deref())?;
+    let bar = progress_bar("copying", 0);
+    let progress = |transfer: Transfer| match transfer {
+        Transfer::Planned(size) => bar.inc_length(size),
+        Transfer::Sent(n) => bar.inc(n),
+    };
+    let copied = copy(
+        src.as_ref(),
+        dst.as_ref(),
+        &subject,
+        tag.as_deref(),
+        &progress,
+    );
+    bar.finish_and_clear();
+    let copied = copied?;
     let pinned = args.destination.pinned(subject.digest.clone());
     match args.output {
         OutputFormat::Json => print_json(&json!({

@@ -1,11 +1,10 @@
 //! `pack DIR REF`.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use glob::Pattern;
-use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
+use indicatif::HumanBytes;
 use modelseal::modelpack::Role;
 use modelseal::modelpack::classify::Override;
 use modelseal::modelpack::config::{
@@ -13,6 +12,8 @@ use modelseal::modelpack::config::{
 };
 use modelseal::modelpack::pack::{PackOptions, Packed, pack_files, plan};
 use modelseal::oci::Access;
+
+use super::output::progress_bar;
 use modelseal::reference::Reference;
 use serde_json::json;
 
@@ -206,25 +207,12 @@ pub fn pack_directory(
     let files = plan(dir, options)?;
     let total: u64 = files.iter().fold(0, |sum, f| sum.saturating_add(f.size));
     let store = super::open_store(reference, Access::Write)?;
-    let bar = progress_bar(total);
+    let bar = progress_bar("packing", total);
     let advance = |n: u64| bar.inc(n);
     let tag = reference.target.tag_or_default();
     let packed = pack_files(files, store.as_ref(), tag, options, &advance);
     bar.finish_and_clear();
     Ok(packed?)
-}
-
-fn progress_bar(total: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template(
-        "packing {bar:40} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
-    ) {
-        bar.set_style(style);
-    }
-    bar
 }
 
 fn report(args: &Args, packed: &Packed) -> anyhow::Result<()> {
