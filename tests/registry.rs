@@ -460,3 +460,22 @@ fn a_registry_with_a_private_certificate_authority_needs_ca_cert() {
     let out = run(&["inspect", "--ca-cert", model, &reference]);
     assert_fails(&out, 2, "certificate");
 }
+
+#[test]
+fn a_blob_that_is_not_what_its_digest_says_is_not_stored() {
+    let registry = Registry::start();
+    let store =
+        RegistryStore::open(&registry.addr, "models/tiny", &RegistryOptions::default()).unwrap();
+    let content = vec![1u8; 3 << 20];
+    let claimed = modelseal::oci::Digest::sha256_of(b"something else");
+    for size in [content.len() as u64, 10] {
+        let result = store.push_known_blob(&mut content.as_slice(), &claimed, size);
+        assert!(result.is_err(), "size {size}: {result:?}");
+    }
+    assert!(!store.has_blob(&claimed).unwrap());
+    assert!(
+        !store
+            .has_blob(&modelseal::oci::Digest::sha256_of(&content))
+            .unwrap()
+    );
+}

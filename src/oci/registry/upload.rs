@@ -54,13 +54,20 @@ impl RegistryStore {
             return Ok((digest, n as u64));
         }
         let location = self.start_upload()?;
-        let (answer, digest, size) = self.stream(reader, first, |body| {
+        let Streamed {
+            answer,
+            digest,
+            size,
+        } = self.stream(reader, first, true, |body| {
             Ok(self
                 .client
                 .request(Method::PATCH, &location)?
                 .header(CONTENT_TYPE, OCTET_STREAM)
                 .body(body))
         })?;
+        let Some(digest) = digest else {
+            return Err(StoreError::Unsupported("an upload was not hashed".into()));
+        };
         let answer = answer.inspect_err(|_| self.cancel(&location))?;
         if answer.status() != StatusCode::ACCEPTED {
             self.cancel(&location);
@@ -91,7 +98,12 @@ impl RegistryStore {
             return check_size(stored, digest, size);
         }
         let location = self.start_upload()?;
-        let (answer, actual, sent) = self.stream(reader, Vec::new(), |body| {
+        // Not hashed here: the registry checks the content against the digest the upload is
+        // closed with and refuses anything else (and a copy's source reader checks it too).
+        // Hashing twice would cost a core's worth of time on the hot path.
+        let Streamed {
+            answer, size: sent, ..
+        } = self.stream(reader, Vec::new(), false, |body| {
             Ok(self
                 .client
                 .request(Method::PUT, &with_digest(&location, digest))?
@@ -100,10 +112,9 @@ impl RegistryStore {
                 .body(body))
         })?;
         // What was read decides first: a source that lied explains the registry's refusal.
-        check_expected(Some(digest), &actual)?;
-        check_size((actual.clone(), sent), digest, size)?;
+        check_size((digest.clone(), sent), digest, size)?;
         self.finish(answer, &location, digest)?;
-        Ok((actual, sent))
+        Ok((digest.clone(), sent))
     }
 
     /// Mounts `digest` from `from`, another repository of this registry. `false` when the
@@ -187,14 +198,15 @@ impl RegistryStore {
 
     /// Sends `first` and the rest of `reader` as the streamed body of the request `build`
     /// makes. The reader stays on this thread and feeds the request, which runs on another,
-    /// through a bounded channel. Returns the answer and the digest and size of what was
-    /// read.
+    /// through a bounded channel. Returns the answer and the size of what was read, and its
+    /// digest when `hash`.
     fn stream(
         &self,
         reader: &mut dyn Read,
         first: Vec<u8>,
+        hash: bool,
         build: impl FnOnce(reqwest::Body) -> Result<reqwest::RequestBuilder, StoreError> + Send,
-    ) -> Result<(Result<Response, StoreError>, Digest, u64), StoreError> {
+    ) -> Result<Streamed, StoreError> {
         let (sender, receiver) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
         let chunks = futures_util::stream::unfold(receiver, |mut receiver| async move {
             receiver.recv().await.map(|item| (item, receiver))
@@ -203,14 +215,19 @@ impl RegistryStore {
         let body = reqwest::Body::wrap_stream(chunks);
         let (answer, read) = std::thread::scope(|scope| {
             let request = scope.spawn(move || self.client.send_once(build(body)?));
-            let read = feed(reader, first, &sender);
+            let hasher = hash.then(|| Hasher::new(Algorithm::Sha256));
+            let read = feed(reader, first, hasher, &sender);
             drop(sender);
             (request.join(), read)
         });
         let answer =
             answer.map_err(|_| StoreError::Unsupported("the upload thread panicked".into()))?;
         match read.map_err(|e| StoreError::io("blob upload", e))? {
-            Some((digest, size)) => Ok((answer, digest, size)),
+            Some((digest, size)) => Ok(Streamed {
+                answer,
+                digest,
+                size,
+            }),
             // The request ended before the content did: its answer says why.
             None => Err(match answer {
                 Err(e) => e,
@@ -220,6 +237,13 @@ impl RegistryStore {
             }),
         }
     }
+}
+
+/// A streamed request's answer, and what was sent: its size, and its digest when hashed.
+struct Streamed {
+    answer: Result<Response, StoreError>,
+    digest: Option<Digest>,
+    size: u64,
 }
 
 /// Where an upload goes on: the `Location` of the registry's answer.
@@ -297,15 +321,16 @@ fn hash_all(reader: &mut dyn Read, algorithm: Algorithm) -> io::Result<(Digest, 
     }
 }
 
-/// Sends `first` and the rest of `reader` to the request, hashing what is sent: the digest and
-/// size of all of it, or `None` when the request stopped taking it. A read error is sent too,
-/// so the request fails instead of ending as if the content were complete.
+/// Sends `first` and the rest of `reader` to the request, with `hasher` hashing what is sent:
+/// the digest (with a hasher) and size of all of it, or `None` when the request stopped taking
+/// it. A read error is sent too, so the request fails instead of ending as if the content were
+/// complete.
 fn feed(
     reader: &mut dyn Read,
     first: Vec<u8>,
+    mut hasher: Option<Hasher>,
     sender: &tokio::sync::mpsc::Sender<io::Result<Bytes>>,
-) -> io::Result<Option<(Digest, u64)>> {
-    let mut hasher = Hasher::new(Algorithm::Sha256);
+) -> io::Result<Option<(Option<Digest>, u64)>> {
     let mut size: u64 = 0;
     let mut chunk = first;
     loop {
@@ -319,12 +344,14 @@ fn feed(
                 }
             };
             if n == 0 {
-                return Ok(Some((hasher.finish(), size)));
+                return Ok(Some((hasher.map(Hasher::finish), size)));
             }
             next.truncate(n);
             chunk = next;
         }
-        hasher.update(&chunk);
+        if let Some(hasher) = &mut hasher {
+            hasher.update(&chunk);
+        }
         size = size.saturating_add(chunk.len() as u64);
         if sender
             .blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk))))
