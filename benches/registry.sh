@@ -56,7 +56,8 @@ stop_registry() {
   registry_pid=""
 }
 
-# measure NAME SETUP COMMAND...: median seconds and peak RSS (KiB) over $runs runs.
+# measure SETUP COMMAND...: median seconds and peak RSS (KiB) over $runs runs. Run it in this
+# shell (not in a subshell), so that the registry it starts is the one stop_registry stops.
 measure() {
   local setup=$1
   shift
@@ -79,14 +80,18 @@ measure() {
 
 reg="127.0.0.1:$port"
 fresh_registry='[ -n "$registry_pid" ] && stop_registry; start_registry'
-read -r push_ms push_kib < <(measure "$fresh_registry" "$bin" copy "oci:$work/layout:bench" "$reg/bench/model:1")
-read -r push_sk push_sk_kib < <(measure "$fresh_registry" skopeo copy --quiet --dest-tls-verify=false "oci:$work/layout:bench" "docker://$reg/bench/model:1")
+measure "$fresh_registry" "$bin" copy "oci:$work/layout:bench" "$reg/bench/model:1" > "$work/result"
+read -r push_ms push_kib < "$work/result"
+measure "$fresh_registry" skopeo copy --quiet --dest-tls-verify=false "oci:$work/layout:bench" "docker://$reg/bench/model:1" > "$work/result"
+read -r push_sk push_sk_kib < "$work/result"
 # Pull from one registry holding the artifact, into a new layout each time.
 stop_registry
 start_registry
 "$bin" copy "oci:$work/layout:bench" "$reg/bench/model:1" > /dev/null 2>&1
-read -r pull_ms pull_kib < <(measure 'rm -rf "$work/pulled"' "$bin" copy "$reg/bench/model:1" "oci:$work/pulled:1")
-read -r pull_sk pull_sk_kib < <(measure 'rm -rf "$work/pulled"' skopeo copy --quiet --src-tls-verify=false "docker://$reg/bench/model:1" "oci:$work/pulled:1")
+measure 'rm -rf "$work/pulled"' "$bin" copy "$reg/bench/model:1" "oci:$work/pulled:1" > "$work/result"
+read -r pull_ms pull_kib < "$work/result"
+measure 'rm -rf "$work/pulled"' skopeo copy --quiet --src-tls-verify=false "docker://$reg/bench/model:1" "oci:$work/pulled:1" > "$work/result"
+read -r pull_sk pull_sk_kib < "$work/result"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 echo
