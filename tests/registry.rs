@@ -41,6 +41,11 @@ fn the_main_job_works_on_a_registry() {
     assert!(tree["tags"][0]["tag"].as_str().unwrap().ends_with(".sig"));
 
     // skopeo reads what was pushed, byte for byte.
+    assert_eq!(skopeo_raw(&reference), layout_blob(&ws, &layout_digest));
+}
+
+/// The manifest bytes `skopeo inspect --raw` reads from a registry.
+fn skopeo_raw(reference: &str) -> Vec<u8> {
     let raw = std::process::Command::new("skopeo")
         .args([
             "inspect",
@@ -51,15 +56,16 @@ fn the_main_job_works_on_a_registry() {
         .output()
         .expect("skopeo is required (.ci/run installs it)");
     assert!(raw.status.success(), "{}", stderr(&raw));
-    assert_eq!(
-        raw.stdout,
-        std::fs::read(
-            ws.layout()
-                .join("blobs/sha256")
-                .join(layout_digest.trim_start_matches("sha256:"))
-        )
-        .unwrap()
-    );
+    raw.stdout
+}
+
+fn layout_blob(ws: &Workspace, digest: &str) -> Vec<u8> {
+    std::fs::read(
+        ws.layout()
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -128,7 +134,7 @@ fn a_referrer_listed_under_another_subject_does_not_count() {
 fn copies_keep_every_signature_verifiable() {
     let registry = Registry::start();
     let ws = Workspace::new();
-    ws.pack("v1");
+    let digest = ws.pack("v1");
     let (key, public) = keys(&ws, "signer");
     let (key, public) = (key.to_str().unwrap(), public.to_str().unwrap());
     let layout = ws.layout_ref("v1");
@@ -137,9 +143,12 @@ fn copies_keep_every_signature_verifiable() {
 
     let remote = format!("{}:v1", registry.reference("models/tiny"));
     ok(&["push", &layout, &remote]);
+    assert_eq!(skopeo_raw(&remote), layout_blob(&ws, &digest));
     assert!(ok(&["verify", "--key", public, &remote]).contains("2 of 2 signatures verified"));
     let promoted = format!("{}:prod", registry.reference("prod/tiny"));
-    ok(&["copy", &remote, &promoted]);
+    let copied: Value =
+        serde_json::from_str(&ok(&["copy", &remote, &promoted, "--output", "json"])).unwrap();
+    assert_eq!(copied["bytes"], 0, "every blob was mounted: {copied}");
     assert!(ok(&["verify", "--key", public, &promoted]).contains("2 of 2 signatures verified"));
     let back = format!("oci:{}:back", ws.path("pulled").display());
     ok(&["pull", &promoted, &back]);

@@ -642,6 +642,19 @@ mod tests {
             "https://registry.example.com/v2/models/tiny/tags/list?n=10&last=a"
         );
         assert!(client.url("https://registry.example.com/v2/x").is_ok());
+        let plain = Client::new(
+            "registry.example.com",
+            "models/tiny",
+            &RegistryOptions {
+                plain_http: true,
+                ca_certs: Vec::new(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            plain.url("/v2/").unwrap().as_str(),
+            "http://registry.example.com/v2/"
+        );
         for elsewhere in [
             "https://evil.example.com/v2/x",
             "http://registry.example.com/v2/x",
