@@ -436,7 +436,7 @@ fn a_registry_with_a_private_certificate_authority_needs_ca_cert() {
     assert_fails(&out, 2, "certificate is not trusted");
     assert_fails(&out, 2, "--ca-cert");
     // Plain HTTP to a port that speaks TLS does not get through either.
-    let out = run(&["--plain-http", "pack", model, &reference]);
+    let out = run(&["--plain-http", &registry.addr, "pack", model, &reference]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 
     let ca = authority.to_str().unwrap();
@@ -486,5 +486,54 @@ fn a_blob_that_is_not_what_its_digest_says_is_not_stored() {
         !store
             .has_blob(&modelseal::oci::Digest::sha256_of(&content))
             .unwrap()
+    );
+}
+
+/// Deletes a manifest from a docker-registry by digest (its delete API, enabled in the tests).
+fn delete_manifest(registry: &Registry, repository: &str, digest: &str) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(&registry.addr).unwrap();
+    write!(
+        stream,
+        "DELETE /v2/{repository}/manifests/{digest} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        registry.addr
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+}
+
+#[test]
+fn a_referrer_whose_manifest_is_gone_is_skipped_and_then_dropped() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    let reference = format!("{}:v1", registry.reference("models/tiny"));
+    assert!(ws.pack_dir(&ws.model(), &reference, &[]).status.success());
+    let (key, public) = keys(&ws, "signer");
+    let (key, public) = (key.to_str().unwrap(), public.to_str().unwrap());
+    let gone = ok(&["sign", "--key", key, &reference]);
+    ok(&["sign", "--key", key, "-a", "n=2", &reference]);
+    delete_manifest(&registry, "models/tiny", gone.trim());
+
+    let report = ok(&["verify", "--key", public, &reference]);
+    assert!(report.contains("1 of 1 signatures verified"), "{report}");
+    // The registry refuses an index naming a manifest it lacks; the next signer drops it.
+    ok(&["sign", "--key", key, "-a", "n=3", &reference]);
+    let report = ok(&["verify", "--key", public, &reference]);
+    assert!(report.contains("2 of 2 signatures verified"), "{report}");
+    let store =
+        RegistryStore::open(&registry.addr, "models/tiny", &RegistryOptions::default()).unwrap();
+    let subject = store.resolve(&Target::tag("v1")).unwrap();
+    let index = store
+        .resolve(&Target::tag(&format!("sha256-{}", subject.digest.hex())))
+        .unwrap();
+    let index: ImageIndex = serde_json::from_slice(&store.fetch_manifest(&index).unwrap()).unwrap();
+    assert_eq!(index.manifests.len(), 2, "{index:?}");
+    assert!(
+        index
+            .manifests
+            .iter()
+            .all(|m| m.digest.to_string() != gone.trim())
     );
 }

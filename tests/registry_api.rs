@@ -359,3 +359,65 @@ fn a_blob_longer_than_its_descriptor_is_rejected_and_not_stored() {
     let index = std::fs::read_to_string(layout.join("index.json")).unwrap_or_default();
     assert!(!index.contains("\"v1\""), "{index}");
 }
+
+#[test]
+fn credentials_never_follow_a_redirect() {
+    use base64::Engine as _;
+    let elsewhere = FakeRegistry::start_with(Behaviour {
+        bearer: Some(("alice".into(), "s3cret".into(), "refresh-me".into())),
+        ..Behaviour::default()
+    });
+    let registry = FakeRegistry::start();
+    let ws = Workspace::new();
+    let reference = packed(&ws, &registry, "models/tiny");
+    registry.set_behaviour(Behaviour {
+        redirect_blobs_to: Some(format!("http://{}", elsewhere.addr)),
+        ..Behaviour::default()
+    });
+    let docker = ws.path("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+    std::fs::write(
+        docker.join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, registry.addr),
+    )
+    .unwrap();
+    let out = modelseal()
+        .args(["inspect", &reference])
+        .env("DOCKER_CONFIG", &docker)
+        .output()
+        .unwrap();
+    assert_fails(&out, 2, "401");
+    // The other server was asked for the blob, and challenged, but never given credentials.
+    let asked = elsewhere.requests();
+    assert!(asked.iter().any(|r| r.contains("/blobs/")), "{asked:#?}");
+    assert!(!asked.iter().any(|r| r.contains("/token")), "{asked:#?}");
+}
+
+#[test]
+fn a_manifest_without_a_media_type_is_read_by_its_content_type() {
+    let registry = FakeRegistry::start();
+    let store = store(&registry, "models/plain");
+    let (config, _) = store.push_blob(&mut &b"{}"[..], None).unwrap();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
+        "layers": [],
+    });
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    store
+        .push_manifest(ManifestPush {
+            bytes: &bytes,
+            media_type: "application/vnd.oci.image.manifest.v1+json",
+            artifact_type: None,
+            tag: Some("v1"),
+            condition: TagCondition::Always,
+        })
+        .unwrap();
+    let fresh = self::store(&registry, "models/plain");
+    let resolved = fresh.resolve(&Target::tag("v1")).unwrap();
+    assert_eq!(
+        resolved.media_type,
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+}

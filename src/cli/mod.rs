@@ -57,10 +57,10 @@ struct Cli {
 /// How to reach registries; they apply to every registry reference of the command.
 #[derive(clap::Args)]
 struct RegistryArgs {
-    /// Speak plain HTTP to registries instead of HTTPS (loopback registries that do not speak
-    /// TLS get plain HTTP anyway, as with docker).
-    #[arg(long, global = true)]
-    plain_http: bool,
+    /// Speak plain HTTP, not HTTPS, to the registry HOST[:PORT]; may be given more than once.
+    /// Loopback registries that do not speak TLS get plain HTTP anyway, as with docker.
+    #[arg(long = "plain-http", value_name = "HOST", global = true)]
+    plain_http: Vec<String>,
     /// Trust the certificate authorities in this PEM file for registries, besides the system's.
     /// May be given more than once.
     #[arg(long = "ca-cert", value_name = "FILE", global = true)]

@@ -244,10 +244,11 @@ pub(crate) fn as_referrer(
         return Ok(None);
     };
     // The index that listed it is only a list: the manifest says what it is.
+    // mediaType is optional in a manifest; the listing's entry then says it.
     let media_type = header
         .media_type
         .clone()
-        .ok_or_else(|| invalid("it has no mediaType".into()))?;
+        .unwrap_or_else(|| entry.media_type.clone());
     let mut descriptor = Descriptor::new(media_type, entry.digest.clone(), entry.size);
     descriptor.artifact_type = header.effective_artifact_type().map(str::to_string);
     descriptor.annotations = header.annotations;

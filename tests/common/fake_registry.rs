@@ -39,6 +39,8 @@ pub struct Behaviour {
     pub cut_downloads_after: Option<usize>,
     /// Answer this many blob downloads 503 first.
     pub failing_downloads: usize,
+    /// Redirect blob downloads to this base URL (another server).
+    pub redirect_blobs_to: Option<String>,
 }
 
 impl Default for Behaviour {
@@ -55,6 +57,7 @@ impl Default for Behaviour {
             long_blobs: false,
             cut_downloads_after: None,
             failing_downloads: 0,
+            redirect_blobs_to: None,
         }
     }
 }
@@ -362,7 +365,12 @@ fn route(
     body: Bytes,
 ) -> Response {
     if let Some((name, reference)) = rest.split_once("/manifests/") {
-        return manifests(state, method, name, reference, body);
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        return manifests(state, method, name, reference, &content_type, body);
     }
     if let Some((name, digest)) = rest.split_once("/referrers/") {
         return referrers(state, name, digest, uri);
@@ -395,6 +403,7 @@ fn manifests(
     method: &Method,
     name: &str,
     reference: &str,
+    content_type: &str,
     body: Bytes,
 ) -> Response {
     if method == Method::PUT {
@@ -403,7 +412,7 @@ fn manifests(
             Ok(v) => v,
             Err(_) => return error(StatusCode::BAD_REQUEST, "MANIFEST_INVALID"),
         };
-        let media_type = value["mediaType"].as_str().unwrap_or_default().to_string();
+        let media_type = content_type.to_string();
         state
             .manifests
             .insert((name.to_string(), digest.clone()), (media_type, body));
@@ -616,6 +625,12 @@ fn blobs(
     let Some(content) = state.blobs.get(digest).filter(|_| held).cloned() else {
         return error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN");
     };
+    if let Some(base) = &state.behaviour.redirect_blobs_to {
+        return answer(StatusCode::TEMPORARY_REDIRECT)
+            .header("Location", format!("{base}/v2/{name}/blobs/{digest}"))
+            .body(Body::empty())
+            .unwrap();
+    }
     if method == Method::HEAD {
         return answer(StatusCode::OK)
             .header("Content-Length", content.len())

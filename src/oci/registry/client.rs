@@ -3,7 +3,7 @@
 //! requests, and bounded reads of answers. Nothing is sent before it is needed: no probe of
 //! `/v2/`, no token before a challenge.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,8 +21,12 @@ const RETRY_FIRST_PAUSE: Duration = Duration::from_millis(50);
 /// The longest pause a `Retry-After` header can ask for.
 const RETRY_LONGEST_PAUSE: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a read may wait for the next bytes before the connection counts as dropped.
-const READ_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long an answer may take to begin, and a body to send its next bytes, before the
+/// connection counts as dropped.
+const STALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a `PUT` may take to be answered: it commits a manifest or a whole uploaded blob,
+/// which a registry on object storage may take minutes to move into place.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// The most bytes of an error answer or a token read.
 const SMALL_ANSWER_BYTES: u64 = 64 << 10;
 
@@ -35,6 +39,12 @@ enum Scheme {
     HttpsThenHttp,
 }
 
+/// Why a request got no answer.
+enum Sent {
+    Failed(reqwest::Error),
+    TimedOut,
+}
+
 /// What a registry's error answer said.
 pub(super) struct Answer {
     pub status: StatusCode,
@@ -45,13 +55,17 @@ pub(super) struct Answer {
 
 pub(super) struct Client {
     http: reqwest::Client,
-    pub runtime: Arc<tokio::runtime::Runtime>,
+    runtime: tokio::runtime::Runtime,
     host: String,
     repository: String,
     scheme: Mutex<Scheme>,
     credentials: Credentials,
     /// The `Authorization` value in use, once a challenge was answered.
     authorization: Mutex<Option<Zeroizing<String>>>,
+    /// Every scope a token was asked for so far. A new token is asked for all of them, so
+    /// that one request's narrower challenge (a pull) never takes away what another request
+    /// of this session holds (a push under way).
+    scopes: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Client {
@@ -69,10 +83,14 @@ impl Client {
             .enable_all()
             .build()
             .map_err(|e| StoreError::io("tokio runtime", e))?;
+        // No client-wide read timeout: reqwest's runs from the start of a request to its
+        // answer, which would cut off every upload that takes longer. Answers and body reads
+        // are timed here instead, and sent data that goes unacknowledged ends the connection.
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("modelseal/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT);
+            .tcp_keepalive(Duration::from_secs(30))
+            .tcp_user_timeout(STALL_TIMEOUT);
         for path in &options.ca_certs {
             let pem = std::fs::read(path).map_err(|e| {
                 operational(format!(
@@ -97,7 +115,7 @@ impl Client {
             builder.build()
         }
         .map_err(|e| operational(format!("cannot set up HTTPS: {e}")))?;
-        let scheme = if options.plain_http {
+        let scheme = if options.plain_http.iter().any(|h| h == host) {
             Scheme::Http
         } else if is_loopback(host) {
             Scheme::HttpsThenHttp
@@ -106,12 +124,13 @@ impl Client {
         };
         Ok(Client {
             http,
-            runtime: Arc::new(runtime),
+            runtime,
             host: host.to_string(),
             repository: repository.to_string(),
             scheme: Mutex::new(scheme),
             credentials: Credentials::from_docker_config(host).map_err(operational)?,
             authorization: Mutex::new(None),
+            scopes: Mutex::new(std::collections::BTreeSet::new()),
         })
     }
 
@@ -178,12 +197,21 @@ impl Client {
                 self.http.request(method.clone(), self.url(target)?),
             ));
             let retry = idempotent && attempt < RETRY_ATTEMPTS;
-            let result = self.runtime.block_on(async { request.send().await });
+            let wait = if method == Method::PUT {
+                COMMIT_TIMEOUT
+            } else {
+                STALL_TIMEOUT
+            };
+            let result = self.answer_within(request, wait);
             if result.is_ok() {
                 self.settle_https();
             }
             match result {
-                Ok(response) if response.status() == StatusCode::UNAUTHORIZED && !challenged => {
+                Ok(response)
+                    if response.status() == StatusCode::UNAUTHORIZED
+                        && !challenged
+                        && self.is_registry(&response) =>
+                {
                     challenged = true;
                     self.answer_challenge(&response, &method)?;
                     continue;
@@ -192,9 +220,12 @@ impl Client {
                     std::thread::sleep(retry_after(&response).unwrap_or_else(|| jittered(pause)));
                 }
                 Ok(response) => return Ok(response),
-                Err(e) if self.fell_back_to_http(&e) => continue,
-                Err(e) if retry && is_transient_error(&e) => std::thread::sleep(jittered(pause)),
-                Err(e) => return Err(self.unreachable(&e)),
+                Err(Sent::Failed(e)) if self.fell_back_to_http(&e) => continue,
+                Err(Sent::Failed(e)) if retry && is_transient_error(&e) => {
+                    std::thread::sleep(jittered(pause));
+                }
+                Err(Sent::TimedOut) if retry => std::thread::sleep(jittered(pause)),
+                Err(e) => return Err(self.unsent(&e)),
             }
             pause = pause.saturating_mul(2);
             attempt = attempt.saturating_add(1);
@@ -202,11 +233,39 @@ impl Client {
     }
 
     /// Sends a request whose body cannot be sent twice (a streamed upload): once, with the
-    /// authorization earlier requests of this session established.
+    /// authorization earlier requests of this session established. Sending takes as long as
+    /// the body does; a stall ends it (unacknowledged data), and the answer may take as long as
+    /// a commit.
     pub(super) fn send_once(&self, request: RequestBuilder) -> Result<Response, StoreError> {
+        self.answer_within(self.authorized(request), COMMIT_TIMEOUT)
+            .map_err(|e| self.unsent(&e))
+    }
+
+    /// Sends a request and waits at most `wait` for its answer to begin.
+    fn answer_within(&self, request: RequestBuilder, wait: Duration) -> Result<Response, Sent> {
+        self.runtime.block_on(async {
+            match tokio::time::timeout(wait, request.send()).await {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(e)) => Err(Sent::Failed(e)),
+                Err(_) => Err(Sent::TimedOut),
+            }
+        })
+    }
+
+    /// The next chunk of an answer's body, `None` at its end; no data for a while counts as
+    /// a dropped connection.
+    pub(super) fn next_chunk(&self, response: &mut Response) -> Result<Option<Bytes>, StoreError> {
         self.runtime
-            .block_on(async { self.authorized(request).send().await })
-            .map_err(|e| self.unreachable(&e))
+            .block_on(async { tokio::time::timeout(STALL_TIMEOUT, response.chunk()).await })
+            .map_err(|_| self.unsent(&Sent::TimedOut))?
+            .map_err(|e| self.unsent(&Sent::Failed(e)))
+    }
+
+    /// Whether an answer came from the registry itself, not from a host a redirect led to: only
+    /// the registry's own challenges are answered with credentials.
+    fn is_registry(&self, response: &Response) -> bool {
+        self.base()
+            .is_ok_and(|base| base.origin() == response.url().origin())
     }
 
     /// A builder for [`Client::send_once`].
@@ -254,7 +313,19 @@ impl Client {
         }
     }
 
-    fn unreachable(&self, error: &reqwest::Error) -> StoreError {
+    fn unsent(&self, failure: &Sent) -> StoreError {
+        let error = match failure {
+            Sent::Failed(e) => e,
+            Sent::TimedOut => {
+                return StoreError::Unavailable {
+                    location: self.location(),
+                    message: format!(
+                        "the registry sent nothing for {} s",
+                        STALL_TIMEOUT.as_secs()
+                    ),
+                };
+            }
+        };
         if is_certificate_error(error) {
             return StoreError::Remote {
                 location: self.location(),
@@ -299,8 +370,15 @@ impl Client {
                 _,
             ) => {
                 let scope = scope.unwrap_or_else(|| self.default_scope(method));
-                let token = self.fetch_token(&realm, service.as_deref(), &scope)?;
+                let scopes = self.all_scopes(&scope);
+                let token = self.fetch_token(&realm, service.as_deref(), &scopes)?;
                 Zeroizing::new(format!("Bearer {}", token.as_str()))
+            }
+            (Some(Challenge::Basic), Credentials::IdentityToken(_)) => {
+                return Err(refused(format!(
+                    "the registry asks for a username and password, and the Docker config holds an identity token for {host}, which only token services take; log in with a username and password",
+                    host = self.host
+                )));
             }
             (Some(Challenge::Basic), _) => {
                 return Err(refused(format!(
@@ -318,6 +396,17 @@ impl Client {
             *authorization = Some(value);
         }
         Ok(())
+    }
+
+    /// `scope` (space-separated) and every scope asked for before, space-separated.
+    fn all_scopes(&self, scope: &str) -> String {
+        match self.scopes.lock() {
+            Ok(mut scopes) => {
+                scopes.extend(scope.split_whitespace().map(str::to_string));
+                scopes.iter().cloned().collect::<Vec<_>>().join(" ")
+            }
+            Err(_) => scope.to_string(),
+        }
     }
 
     fn default_scope(&self, method: &Method) -> String {
@@ -342,8 +431,16 @@ impl Client {
             message: format!("getting a token from {realm}: {message}"),
         };
         let url = Url::parse(realm).map_err(|e| failed(e.to_string()))?;
-        // Credentials travel in the clear only where the registry itself is plain HTTP.
-        if url.scheme() != "https" && !(url.scheme() == "http" && self.scheme() == Scheme::Http) {
+        // Credentials travel in the clear only to a registry spoken to in the clear already.
+        let same_host = url.host_str().is_some_and(|h| {
+            self.host == h
+                || self
+                    .host
+                    .rsplit_once(':')
+                    .is_some_and(|(name, _)| name == h)
+        });
+        let clear_allowed = url.scheme() == "http" && self.scheme() == Scheme::Http && same_host;
+        if url.scheme() != "https" && !clear_allowed {
             return Err(failed("the token service is not HTTPS".into()));
         }
         let scopes: Vec<&str> = scope.split_whitespace().collect();
@@ -372,9 +469,8 @@ impl Client {
             }
         };
         let response = self
-            .runtime
-            .block_on(async { request.send().await })
-            .map_err(|e| failed(error_chain(&e)))?;
+            .answer_within(request, STALL_TIMEOUT)
+            .map_err(|e| failed(self.unsent(&e).to_string()))?;
         let status = response.status();
         let body = self.read_bounded(response, SMALL_ANSWER_BYTES, "the token")?;
         if !status.is_success() {
@@ -416,11 +512,7 @@ impl Client {
         }
         let mut bytes = Vec::new();
         loop {
-            let chunk: Option<Bytes> = self
-                .runtime
-                .block_on(response.chunk())
-                .map_err(|e| self.unreachable(&e))?;
-            let Some(chunk) = chunk else {
+            let Some(chunk) = self.next_chunk(&mut response)? else {
                 return Ok(bytes);
             };
             let size = (bytes.len() as u64).saturating_add(chunk.len() as u64);
@@ -627,6 +719,19 @@ mod tests {
     }
 
     #[test]
+    fn a_new_token_is_asked_for_every_scope_so_far() {
+        let client = Client::new("registry.example.com", "a", &RegistryOptions::default()).unwrap();
+        assert_eq!(
+            client.all_scopes("repository:a:pull,push"),
+            "repository:a:pull,push"
+        );
+        assert_eq!(
+            client.all_scopes("repository:a:pull repository:b:pull"),
+            "repository:a:pull repository:a:pull,push repository:b:pull"
+        );
+    }
+
+    #[test]
     fn addresses_stay_on_the_registry() {
         let client = Client::new(
             "registry.example.com",
@@ -646,7 +751,7 @@ mod tests {
             "registry.example.com",
             "models/tiny",
             &RegistryOptions {
-                plain_http: true,
+                plain_http: vec!["registry.example.com".into()],
                 ca_certs: Vec::new(),
             },
         )

@@ -112,8 +112,8 @@ struct ResumingBody {
 
 impl ResumingBody {
     /// The next chunk of the answer, or `None` at its end.
-    fn next_chunk(&mut self) -> Result<Option<Bytes>, reqwest::Error> {
-        self.client.runtime.block_on(self.response.chunk())
+    fn next_chunk(&mut self) -> Result<Option<Bytes>, StoreError> {
+        self.client.next_chunk(&mut self.response)
     }
 
     fn resume(&mut self, cause: io::Error) -> io::Result<()> {

@@ -34,9 +34,8 @@ pub use referrers::referrers_tag;
 /// Kept in step with the manifest media types by the test `accept_lists_every_manifest_type`.
 const ACCEPTED_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
-/// How a registry's answer to a manifest push is read back when it lost a race with a
-/// concurrent blob write: the filesystem registry shows this when several clients write one
-/// blob at once.
+/// How often a manifest push is tried when the registry does not know one of its blobs yet:
+/// the filesystem registry shows this when several clients write one blob at once.
 const MANIFEST_PUSH_ATTEMPTS: u32 = 8;
 /// The most manifest bytes kept in memory by one store.
 const MANIFEST_CACHE_BYTES: usize = 32 << 20;
@@ -45,11 +44,19 @@ const MAX_TAGS: usize = 100_000;
 /// The most pages of a paginated listing followed.
 const MAX_PAGES: usize = 1_000;
 
+/// A manifest as pulled: its bytes and the media type the registry gave them.
+#[derive(Clone)]
+struct Pulled {
+    bytes: Vec<u8>,
+    content_type: Option<String>,
+}
+
 /// How to reach registries, from the command line.
 #[derive(Clone, Debug, Default)]
 pub struct RegistryOptions {
-    /// Speak plain HTTP to every registry (loopback registries fall back to it anyway).
-    pub plain_http: bool,
+    /// Registry hosts (`HOST[:PORT]`, as references name them) spoken to over plain HTTP;
+    /// loopback registries whose port does not speak TLS get it anyway.
+    pub plain_http: Vec<String>,
     /// PEM files of certificate authorities trusted besides the system's.
     pub ca_certs: Vec<PathBuf>,
 }
@@ -60,7 +67,7 @@ pub struct RegistryStore {
     repository: String,
     /// Verified manifest bytes by digest. Content-addressed, so never stale; it saves the
     /// second fetch of a manifest that was resolved or listed moments before.
-    manifests: Mutex<HashMap<Digest, Vec<u8>>>,
+    manifests: Mutex<HashMap<Digest, Pulled>>,
 }
 
 impl RegistryStore {
@@ -77,27 +84,27 @@ impl RegistryStore {
         })
     }
 
-    fn cached(&self, digest: &Digest) -> Option<Vec<u8>> {
+    fn cached(&self, digest: &Digest) -> Option<Pulled> {
         self.manifests.lock().ok()?.get(digest).cloned()
     }
 
-    fn remember(&self, digest: &Digest, bytes: &[u8]) {
+    fn remember(&self, digest: &Digest, pulled: &Pulled) {
         if let Ok(mut cache) = self.manifests.lock() {
-            let held: usize = cache.values().map(Vec::len).sum();
-            if held.saturating_add(bytes.len()) > MANIFEST_CACHE_BYTES {
+            let held: usize = cache.values().map(|p| p.bytes.len()).sum();
+            if held.saturating_add(pulled.bytes.len()) > MANIFEST_CACHE_BYTES {
                 cache.clear();
             }
-            cache.insert(digest.clone(), bytes.to_vec());
+            cache.insert(digest.clone(), pulled.clone());
         }
     }
 
     /// Pulls a manifest's raw bytes and checks them: bounded, and hashing to the target's
     /// digest when it has one. Returns the bytes and their digest.
-    fn pull_manifest(&self, target: &Target, what: &str) -> Result<(Vec<u8>, Digest), StoreError> {
+    fn pull_manifest(&self, target: &Target, what: &str) -> Result<(Pulled, Digest), StoreError> {
         if let Some(digest) = &target.digest
-            && let Some(bytes) = self.cached(digest)
+            && let Some(pulled) = self.cached(digest)
         {
-            return Ok((bytes, digest.clone()));
+            return Ok((pulled, digest.clone()));
         }
         let name = manifest_name(target);
         let response = self.client.send(
@@ -122,6 +129,11 @@ impl RegistryStore {
             }
             _ => return Err(self.client.fail(what, response)),
         }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().trim().to_string());
         let bytes = self
             .client
             .read_bounded(response, MAX_MANIFEST_BYTES, what)?;
@@ -141,57 +153,59 @@ impl RegistryStore {
                 actual: actual.to_string(),
             });
         }
-        self.remember(&actual, &bytes);
-        Ok((bytes, actual))
+        let pulled = Pulled {
+            bytes,
+            content_type,
+        };
+        self.remember(&actual, &pulled);
+        Ok((pulled, actual))
     }
 
     /// Pushes manifest bytes under `name` (a tag or their digest) and returns the answer's
-    /// headers. `idempotent` pushes are tried again after passing failures; a conditional one
-    /// is not, its caller reads the tag again and decides.
+    /// headers. A registry that does not know a just-pushed blob yet is still settling a
+    /// concurrent write of it: the push is tried again, unless it is `conditional`, whose
+    /// caller reads the tag again and decides (`TagMoved`). Failures on the registry's side
+    /// are retried where the request is sent, not here.
     fn push_raw_manifest(
         &self,
         name: &str,
         bytes: &[u8],
         media_type: &str,
-        idempotent: bool,
+        conditional: bool,
     ) -> Result<HeaderMap, StoreError> {
         let what = format!("pushing manifest {name}");
         let body = bytes::Bytes::copy_from_slice(bytes);
         let mut pause = std::time::Duration::from_millis(50);
-        for attempt in 1..=MANIFEST_PUSH_ATTEMPTS {
+        let mut attempt = 1;
+        loop {
+            // Putting the same bytes under the same name again is harmless: a conditional
+            // push is verified after it lands.
             let response = self.client.send(
                 Method::PUT,
                 &self.client.path("manifests", name),
                 |r| r.header(CONTENT_TYPE, media_type).body(body.clone()),
-                idempotent,
+                true,
             )?;
             if response.status() == StatusCode::CREATED {
                 return self.check_pushed(response.headers().clone(), bytes, &what);
             }
             let answer = self.client.answer(response);
-            // The blobs were pushed first: a registry that does not know one yet is still
-            // settling a concurrent write of it.
-            let settling = answer
-                .codes
-                .iter()
-                .any(|c| c == "MANIFEST_BLOB_UNKNOWN" || c == "DIGEST_INVALID")
-                || client::is_transient_status(answer.status);
-            if settling && !idempotent {
+            let settling = answer.codes.iter().any(|c| {
+                c == "MANIFEST_BLOB_UNKNOWN" || c == "MANIFEST_UNKNOWN" || c == "DIGEST_INVALID"
+            });
+            if settling && conditional {
                 return Err(StoreError::TagMoved {
                     tag: name.to_string(),
                     location: self.location(),
                 });
             }
-            if !settling || attempt == MANIFEST_PUSH_ATTEMPTS {
+            if !settling || attempt >= MANIFEST_PUSH_ATTEMPTS {
                 return Err(self.client.failure(&what, &answer));
             }
             std::thread::sleep(client::jittered(pause));
             pause = pause.saturating_mul(2);
+            attempt = attempt.saturating_add(1);
         }
-        Err(StoreError::Unavailable {
-            location: self.location(),
-            message: what,
-        })
     }
 
     /// Holds the registry to the digest of the bytes sent, when it names one.
@@ -249,7 +263,7 @@ impl RegistryStore {
         if !holds {
             return Err(moved());
         }
-        self.push_raw_manifest(tag, manifest.bytes, manifest.media_type, false)?;
+        self.push_raw_manifest(tag, manifest.bytes, manifest.media_type, true)?;
         if self.settled_tag(tag)? != *digest {
             // Another writer replaced it right after us: the caller reads again and retries.
             return Err(moved());
@@ -282,12 +296,24 @@ impl Store for RegistryStore {
             Some(d) => format!("manifest {d}"),
             None => format!("tag {}", target.tag_or_default()),
         };
-        let (bytes, digest) = self.pull_manifest(target, &what)?;
-        let media_type = media_type_of(&bytes).ok_or_else(|| StoreError::Invalid {
-            what,
-            reason: "the manifest has no mediaType".into(),
-        })?;
-        Ok(Descriptor::new(media_type, digest, bytes.len() as u64))
+        let (pulled, digest) = self.pull_manifest(target, &what)?;
+        // mediaType is optional in a manifest; the registry's Content-Type then says it.
+        let media_type = media_type_of(&pulled.bytes)
+            .or_else(|| {
+                pulled
+                    .content_type
+                    .filter(|t| ACCEPTED_MANIFESTS.split(", ").any(|a| a == t))
+            })
+            .ok_or_else(|| StoreError::Invalid {
+                what,
+                reason: "neither the manifest nor the registry says what kind of manifest it is"
+                    .into(),
+            })?;
+        Ok(Descriptor::new(
+            media_type,
+            digest,
+            pulled.bytes.len() as u64,
+        ))
     }
 
     fn fetch_manifest(&self, descriptor: &Descriptor) -> Result<Vec<u8>, StoreError> {
@@ -299,7 +325,10 @@ impl Store for RegistryStore {
                 limit: MAX_MANIFEST_BYTES,
             });
         }
-        let (bytes, _) = self.pull_manifest(&Target::digest(descriptor.digest.clone()), &what)?;
+        let bytes = self
+            .pull_manifest(&Target::digest(descriptor.digest.clone()), &what)?
+            .0
+            .bytes;
         if bytes.len() as u64 != descriptor.size {
             return Err(StoreError::SizeMismatch {
                 what,
@@ -316,7 +345,7 @@ impl Store for RegistryStore {
         let headers = match manifest.tag {
             // A plain tag push stores the manifest by itself.
             Some(tag) if !conditional => {
-                self.push_raw_manifest(tag, manifest.bytes, manifest.media_type, true)?
+                self.push_raw_manifest(tag, manifest.bytes, manifest.media_type, false)?
             }
             // By digest first: an untagged manifest has no other name, and before a
             // conditional tag move this keeps the window between checking the tag and moving
@@ -325,7 +354,7 @@ impl Store for RegistryStore {
                 &digest.to_string(),
                 manifest.bytes,
                 manifest.media_type,
-                true,
+                false,
             )?,
         };
         if let Some(tag) = manifest.tag

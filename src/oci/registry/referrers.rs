@@ -51,7 +51,12 @@ impl RegistryStore {
             if !seen.insert(entry.digest.clone()) {
                 continue;
             }
-            let bytes = self.fetch_manifest(&entry)?;
+            // An entry whose manifest is gone (deleted since it was listed) is no referrer.
+            let bytes = match self.fetch_manifest(&entry) {
+                Ok(bytes) => bytes,
+                Err(StoreError::NotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            };
             let Some((listed_for, descriptor)) = as_referrer(&entry, &bytes)? else {
                 continue;
             };
@@ -152,8 +157,14 @@ impl RegistryStore {
     /// until the entry is there (a concurrent writer may have replaced the index meanwhile).
     fn add_referrer(&self, subject: &Digest, entry: Descriptor) -> Result<(), StoreError> {
         let tag = referrers_tag(subject);
+        let mut refused = false;
         for _ in 0..INDEX_UPDATE_ATTEMPTS {
             let (mut index, read) = self.referrers_index(subject)?;
+            if refused {
+                // The registry refuses an index that lists a manifest it no longer has: leave
+                // out entries whose manifests are gone.
+                index.manifests = self.present(index.manifests)?;
+            }
             if !index.manifests.iter().any(|d| d.digest == entry.digest) {
                 index.manifests.push(entry.clone());
                 let bytes = serde_json::to_vec(&index).map_err(|e| StoreError::Invalid {
@@ -164,9 +175,11 @@ impl RegistryStore {
                 if self.referrers_index(subject)?.1 != read {
                     continue;
                 }
-                match self.push_raw_manifest(&tag, &bytes, MEDIA_TYPE_IMAGE_INDEX, false) {
-                    // A passing failure: the re-read below decides whether to try again.
-                    Ok(_) | Err(StoreError::TagMoved { .. }) => {}
+                match self.push_raw_manifest(&tag, &bytes, MEDIA_TYPE_IMAGE_INDEX, true) {
+                    Ok(_) => {}
+                    // Moved meanwhile, or an entry's manifest is gone: the re-read below
+                    // decides whether to try again.
+                    Err(StoreError::TagMoved { .. }) => refused = true,
                     Err(e) => return Err(e),
                 }
             }
@@ -182,6 +195,19 @@ impl RegistryStore {
         })
     }
 
+    /// The entries whose manifests the registry still has.
+    fn present(&self, entries: Vec<Descriptor>) -> Result<Vec<Descriptor>, StoreError> {
+        let mut kept = Vec::new();
+        for entry in entries {
+            match self.fetch_manifest(&entry) {
+                Ok(_) => kept.push(entry),
+                Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(kept)
+    }
+
     /// The tag-schema index and the digest of its bytes (an empty index and `None` when
     /// there is none).
     fn referrers_index(
@@ -191,11 +217,12 @@ impl RegistryStore {
         let tag = referrers_tag(subject);
         let what = format!("referrers index {tag}");
         match self.pull_manifest(&Target::tag(&tag), &what) {
-            Ok((bytes, digest)) => {
-                let index = serde_json::from_slice(&bytes).map_err(|e| StoreError::Invalid {
-                    what,
-                    reason: e.to_string(),
-                })?;
+            Ok((pulled, digest)) => {
+                let index =
+                    serde_json::from_slice(&pulled.bytes).map_err(|e| StoreError::Invalid {
+                        what,
+                        reason: e.to_string(),
+                    })?;
                 Ok((index, Some(digest)))
             }
             Err(StoreError::TagNotFound { .. }) => Ok((ImageIndex::empty(), None)),

@@ -34,12 +34,16 @@ impl RegistryStore {
             check_expected(Some(digest), &actual)?;
             return Ok((actual, size));
         }
+        // Content held to a digest is hashed as that digest is; other content as SHA-256.
+        let algorithm = expected.map_or(Algorithm::Sha256, Digest::algorithm);
         let mut first = vec![0u8; CHUNK];
         let n = read_some(reader, &mut first).map_err(|e| StoreError::io("blob upload", e))?;
         first.truncate(n);
         if n < CHUNK {
             // All of it is in hand.
-            let digest = Digest::sha256_of(&first);
+            let mut hasher = Hasher::new(algorithm);
+            hasher.update(&first);
+            let digest = hasher.finish();
             check_expected(expected, &digest)?;
             if expected.is_none() && self.has_blob(&digest)? {
                 return Ok((digest, n as u64));
@@ -58,7 +62,7 @@ impl RegistryStore {
             answer,
             digest,
             size,
-        } = self.stream(reader, first, true, |body| {
+        } = self.stream(reader, first, Some(algorithm), |body| {
             Ok(self
                 .client
                 .request(Method::PATCH, &location)?
@@ -103,7 +107,7 @@ impl RegistryStore {
         // Hashing twice would cost a core's worth of time on the hot path.
         let Streamed {
             answer, size: sent, ..
-        } = self.stream(reader, Vec::new(), false, |body| {
+        } = self.stream(reader, Vec::new(), None, |body| {
             Ok(self
                 .client
                 .request(Method::PUT, &with_digest(&location, digest))?
@@ -199,12 +203,12 @@ impl RegistryStore {
     /// Sends `first` and the rest of `reader` as the streamed body of the request `build`
     /// makes. The reader stays on this thread and feeds the request, which runs on another,
     /// through a bounded channel. Returns the answer and the size of what was read, and its
-    /// digest when `hash`.
+    /// digest when `hash` names an algorithm.
     fn stream(
         &self,
         reader: &mut dyn Read,
         first: Vec<u8>,
-        hash: bool,
+        hash: Option<Algorithm>,
         build: impl FnOnce(reqwest::Body) -> Result<reqwest::RequestBuilder, StoreError> + Send,
     ) -> Result<Streamed, StoreError> {
         let (sender, receiver) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
@@ -215,7 +219,7 @@ impl RegistryStore {
         let body = reqwest::Body::wrap_stream(chunks);
         let (answer, read) = std::thread::scope(|scope| {
             let request = scope.spawn(move || self.client.send_once(build(body)?));
-            let hasher = hash.then(|| Hasher::new(Algorithm::Sha256));
+            let hasher = hash.map(Hasher::new);
             let read = feed(reader, first, hasher, &sender);
             drop(sender);
             (request.join(), read)
