@@ -91,12 +91,23 @@ fn sign_bundle(
         serde_json::json!({}),
         request.annotations,
     );
-    let bundle_bytes = bundle::build(request.key, &statement).map_err(SignError::Build)?;
+    push_bundle_referrer(store, subject, request.key, &statement)
+}
+
+/// Signs `statement` into a bundle and pushes it as a referrer of `subject`, cosign v3's way,
+/// with the statement's predicate type in the `dev.sigstore.bundle.predicateType` annotation.
+pub(crate) fn push_bundle_referrer(
+    store: &dyn Store,
+    subject: &Descriptor,
+    key: &PrivateKey,
+    statement: &Statement,
+) -> Result<Signed, SignError> {
+    let bundle_bytes = bundle::build(key, statement).map_err(SignError::Build)?;
     let mut empty = bundle::EMPTY_CONFIG;
     store.push_blob(&mut empty, Some(&bundle::empty_config_descriptor().digest))?;
     let (digest, size) = store.push_blob(&mut bundle_bytes.as_slice(), None)?;
     let layer = Descriptor::new(bundle::MEDIA_TYPE, digest, size);
-    let manifest = bundle::referrer_manifest(subject, layer, SIGN_PREDICATE_TYPE, &now());
+    let manifest = bundle::referrer_manifest(subject, layer, &statement.predicate_type, &now());
     let bytes = to_json(&manifest)?;
     let referrer = store.push_manifest(ManifestPush {
         bytes: &bytes,
@@ -122,15 +133,28 @@ fn sign_legacy(
         .map_err(|e| SignError::Build(e.to_string()))?;
     let signature = request.key.sign(&payload);
     let layer = legacy::signature_layer(&payload, &signature);
-    store.push_blob(&mut payload.as_slice(), Some(&layer.digest))?;
     let tag = legacy::signature_tag(&subject.digest);
+    append_legacy_layer(store, &tag, layer, &payload, MAX_SIGNATURE_BYTES)
+}
+
+/// Appends `layer` (whose content is `blob`) to the manifest at the legacy tag `tag`, cosign
+/// v2's way: read the manifest, add the layer, push it only if the tag has not moved
+/// meanwhile, and start over if it has. The same layer (content and annotations) is not
+/// added twice. Existing layers over `max_layer_bytes` make the manifest suspect.
+pub(crate) fn append_legacy_layer(
+    store: &dyn Store,
+    tag: &str,
+    layer: Descriptor,
+    blob: &[u8],
+    max_layer_bytes: u64,
+) -> Result<Signed, SignError> {
+    store.push_blob(&mut &blob[..], Some(&layer.digest))?;
+    let tag = tag.to_string();
     for _ in 0..TAG_UPDATE_ATTEMPTS {
-        let (existing, condition) = existing_signatures(store, &tag)?;
-        let present = existing.iter().any(|l| {
-            l.digest == layer.digest
-                && l.annotation(legacy::SIGNATURE_ANNOTATION)
-                    == layer.annotation(legacy::SIGNATURE_ANNOTATION)
-        });
+        let (existing, condition) = existing_layers(store, &tag, max_layer_bytes)?;
+        let present = existing
+            .iter()
+            .any(|l| l.digest == layer.digest && l.annotations == layer.annotations);
         if present && let TagCondition::Names(digest) = &condition {
             let manifest = store.resolve(&Target::digest(digest.clone()))?;
             return Ok(Signed {
@@ -184,10 +208,11 @@ fn sign_legacy(
     Err(SignError::Contention(tag))
 }
 
-/// The layers of the current `.sig` manifest and the condition that it is still current.
-fn existing_signatures(
+/// The layers of the manifest at a legacy tag and the condition that it is still current.
+fn existing_layers(
     store: &dyn Store,
     tag: &str,
+    max_layer_bytes: u64,
 ) -> Result<(Vec<Descriptor>, TagCondition), SignError> {
     let descriptor = match store.resolve(&Target::tag(tag)) {
         Ok(d) => d,
@@ -203,10 +228,10 @@ fn existing_signatures(
     }
     let bytes = store.fetch_manifest(&descriptor)?;
     let manifest: ImageManifest = crate::json::from_slice_strict(&bytes).map_err(existing)?;
-    if manifest.layers.iter().any(|l| l.size > MAX_SIGNATURE_BYTES) {
-        return Err(existing(
-            "it has a layer too large to be a signature".into(),
-        ));
+    if manifest.layers.iter().any(|l| l.size > max_layer_bytes) {
+        return Err(existing(format!(
+            "it has a layer over {max_layer_bytes} bytes, too large to be a signature or attestation"
+        )));
     }
     Ok((manifest.layers, TagCondition::Names(descriptor.digest)))
 }

@@ -67,7 +67,12 @@ pub fn verify_signatures(
             .artifact_type
             .as_deref()
             .is_some_and(|t| t.starts_with(bundle::MEDIA_TYPE_PREFIX));
-        if !is_bundle {
+        // A referrer that says it holds an attestation is not a signature. The claim is not
+        // signed, so it can only hide a referrer from this check, never admit one.
+        let attestation = referrer
+            .annotation(bundle::ANNOTATION_PREDICATE_TYPE)
+            .is_some_and(|t| t != SIGN_PREDICATE_TYPE);
+        if !is_bundle || attestation {
             continue;
         }
         let created = referrer.annotation(ANNOTATION_CREATED).map(str::to_string);
@@ -91,20 +96,23 @@ pub fn verify_signatures(
     })
 }
 
-/// A failure of one signature becomes its rejection reason; only an unreadable store stops
-/// the whole verification.
-fn contain(result: Result<(), Failure>) -> Result<Result<(), String>, VerifyError> {
+/// A failure of one signature becomes its rejection reason (bad content, or content that is
+/// not there); a store that cannot be read or a registry that fails stops the whole
+/// verification, which then says nothing about the signatures.
+pub(crate) fn contain<T>(result: Result<T, Failure>) -> Result<Result<T, String>, VerifyError> {
     match result {
-        Ok(()) => Ok(Ok(())),
+        Ok(value) => Ok(Ok(value)),
         Err(Failure::Rejected(reason)) => Ok(Err(reason)),
-        Err(Failure::Store(StoreError::Io { path, source })) => {
-            Err(VerifyError::Store(StoreError::Io { path, source }))
+        Err(Failure::Store(e))
+            if e.is_integrity_failure() || matches!(e, StoreError::NotFound { .. }) =>
+        {
+            Ok(Err(e.to_string()))
         }
-        Err(Failure::Store(other)) => Ok(Err(other.to_string())),
+        Err(Failure::Store(e)) => Err(VerifyError::Store(e)),
     }
 }
 
-enum Failure {
+pub(crate) enum Failure {
     Store(StoreError),
     Rejected(String),
 }
@@ -127,6 +135,37 @@ fn check_bundle_referrer(
     subject: &Digest,
     expect: &Expectations<'_>,
 ) -> Result<(), Failure> {
+    let statement =
+        open_bundle_referrer(store, referrer, subject, expect.key, MAX_SIGNATURE_BYTES)?;
+    if statement.predicate_type != SIGN_PREDICATE_TYPE {
+        return Err(Failure::Rejected(format!(
+            "it is an attestation ({}), not a signature",
+            statement.predicate_type
+        )));
+    }
+    let Some(signed) = statement.subject_for(subject) else {
+        return Err(Failure::Rejected(format!(
+            "it signs {}, not {subject}",
+            statement.subject_digests().join(", ")
+        )));
+    };
+    if !signed.has_annotations(expect.annotations) {
+        return Err(Failure::Rejected(
+            "the signed subject lacks a required annotation (-a)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a bundle referrer of `subject`, at most `max_bytes` of bundle, and returns the
+/// statement its DSSE envelope carries once `key` verified it over the exact bytes read.
+pub(crate) fn open_bundle_referrer(
+    store: &dyn Store,
+    referrer: &Descriptor,
+    subject: &Digest,
+    key: &PublicKey,
+    max_bytes: u64,
+) -> Result<crate::attest::statement::Statement, Failure> {
     let bytes = store.fetch_manifest(referrer)?;
     let manifest: ImageManifest = crate::json::from_slice_strict(&bytes)
         .map_err(|e| format!("the referrer manifest is not valid: {e}"))?;
@@ -147,27 +186,9 @@ fn check_bundle_referrer(
             layer.media_type
         )));
     }
-    let blob = fetch_blob(store, layer, MAX_SIGNATURE_BYTES)?;
+    let blob = fetch_blob(store, layer, max_bytes)?;
     let parsed = bundle::parse(&blob)?;
-    let statement = bundle::open(&parsed, expect.key)?;
-    if statement.predicate_type != SIGN_PREDICATE_TYPE {
-        return Err(Failure::Rejected(format!(
-            "it is an attestation ({}), not a signature",
-            statement.predicate_type
-        )));
-    }
-    let Some(signed) = statement.subject_for(subject) else {
-        return Err(Failure::Rejected(format!(
-            "it signs {}, not {subject}",
-            statement.subject_digests().join(", ")
-        )));
-    };
-    if !signed.has_annotations(expect.annotations) {
-        return Err(Failure::Rejected(
-            "the signed subject lacks a required annotation (-a)".into(),
-        ));
-    }
-    Ok(())
+    Ok(bundle::open(&parsed, key)?)
 }
 
 fn check_legacy(

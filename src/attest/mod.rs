@@ -1,4 +1,7 @@
 //! In-toto statements and the DSSE envelopes that sign them.
 
+pub mod attach;
 pub mod dsse;
+pub mod predicate;
 pub mod statement;
+pub mod verify;

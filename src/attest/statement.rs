@@ -75,6 +75,22 @@ impl Statement {
         }
     }
 
+    /// A v1 statement about one OCI digest, the subject named (cosign names it by its
+    /// repository), carrying `predicate`.
+    pub fn named(
+        digest: &Digest,
+        name: &str,
+        predicate_type: &str,
+        predicate: serde_json::Value,
+    ) -> Statement {
+        let mut statement = Statement::about(digest, predicate_type, predicate, &BTreeMap::new());
+        for subject in &mut statement.subject {
+            subject.name = Some(name.to_string());
+            subject.annotations = None;
+        }
+        statement
+    }
+
     /// Whether the statement type is one modelseal reads.
     pub fn is_known_kind(&self) -> bool {
         self.kind == STATEMENT_V1 || self.kind == STATEMENT_V01

@@ -18,6 +18,7 @@ macro_rules! out {
 }
 
 mod args;
+mod attest;
 mod copy;
 mod inspect;
 mod keys;
@@ -88,6 +89,10 @@ enum Command {
     Sign(sign::SignArgs),
     /// Verify an artifact's signatures with a public key; exit 0 when at least one verifies.
     Verify(sign::VerifyArgs),
+    /// Attach a signed in-toto attestation (SLSA provenance, scan results, any predicate).
+    Attest(Box<attest::AttestArgs>),
+    /// Verify an artifact's attestations of one type with a public key and print them.
+    VerifyAttestation(attest::VerifyAttestationArgs),
     /// Show the referrers and signature tags attached to an artifact.
     Tree(tree::Args),
     /// Copy an artifact between stores with every referrer and signature tag.
@@ -111,6 +116,8 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Sign(args) => sign::run_sign(args),
         Command::Verify(args) => sign::run_verify(args),
+        Command::Attest(args) => attest::run_attest(*args),
+        Command::VerifyAttestation(args) => attest::run_verify_attestation(args),
         Command::Tree(args) => tree::run(args),
         Command::Copy(args) => copy::run(args),
         Command::GenerateKeyPair(args) => keys::generate(args),

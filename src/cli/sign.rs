@@ -48,7 +48,7 @@ pub struct VerifyArgs {
 }
 
 /// The repository a legacy payload names: the registry repository, or the layout directory.
-fn repository_name(reference: &Reference) -> String {
+pub fn repository_name(reference: &Reference) -> String {
     match &reference.location {
         Location::Registry { host, repository } => format!("{host}/{repository}"),
         Location::Layout(path) => format!("oci:{}", path.display()),

@@ -1,0 +1,199 @@
+//! `attest` and `verify-attestation`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use modelseal::attest::attach::{AttestRequest, attest};
+use modelseal::attest::predicate::{self, MAX_PREDICATE_BYTES};
+use modelseal::attest::verify::{CheckedAttestation, verify_attestations};
+use modelseal::oci::Access;
+use modelseal::reference::Reference;
+use modelseal::signature::Format;
+use serde_json::{Value, json};
+
+use super::Rejected;
+use super::args::{key_id, read_public_key};
+use super::inspect::printable;
+use super::output::{OutputFormat, print_json};
+use super::sign::repository_name;
+
+#[derive(clap::Args)]
+pub struct AttestArgs {
+    /// The private key (cosign's encrypted format, or PKCS#8 / SEC1 PEM).
+    #[arg(long)]
+    key: PathBuf,
+    /// The predicate type: one of cosign's names (slsaprovenance, slsaprovenance02,
+    /// slsaprovenance1, spdx, spdxjson, cyclonedx, link, vuln, openvex, custom) or a URI.
+    #[arg(long = "type", value_name = "TYPE")]
+    predicate_type: String,
+    /// The predicate: a JSON object (for `custom`, any text).
+    #[arg(long)]
+    predicate: PathBuf,
+    /// The artifact; a tag is resolved once and the digest is attested.
+    reference: Reference,
+    /// `bundle` (cosign v3: a Sigstore bundle referrer) or `legacy` (cosign v2: the `.att` tag).
+    #[arg(long, default_value = "bundle", value_parser = clap::value_parser!(Format))]
+    format: Format,
+    #[arg(long, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+#[derive(clap::Args)]
+pub struct VerifyAttestationArgs {
+    /// The public key (PKIX PEM, as `cosign.pub`).
+    #[arg(long)]
+    key: PathBuf,
+    /// The predicate type the attestation must have (a cosign name or a URI).
+    #[arg(long = "type", value_name = "TYPE")]
+    predicate_type: String,
+    /// The artifact; a tag is resolved once and that digest is checked.
+    reference: Reference,
+    #[arg(long, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+/// Reads a predicate file, bounded while reading (its reported size cannot be trusted).
+fn read_predicate(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PREDICATE_BYTES.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > MAX_PREDICATE_BYTES {
+        bail!(
+            "{} is larger than {MAX_PREDICATE_BYTES} bytes, the most a predicate may be",
+            path.display()
+        );
+    }
+    Ok(bytes)
+}
+
+fn now() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now())
+        .to_string()
+}
+
+pub fn run_attest(args: AttestArgs) -> anyhow::Result<()> {
+    // Everything that can be wrong with the input is found before anything is written.
+    let predicate_type = predicate::resolve_type(&args.predicate_type)?;
+    let bytes = read_predicate(&args.predicate)?;
+    let predicate = predicate::from_file(&predicate_type, &bytes, &now())
+        .with_context(|| format!("cannot use {} as the predicate", args.predicate.display()))?;
+    let key = super::keys::read_private_key(&args.key)?;
+    let store = super::open_store(&args.reference, Access::Read)?;
+    let subject = store.resolve(&args.reference.target)?;
+    let repository = repository_name(&args.reference);
+    let attached = attest(
+        store.as_ref(),
+        &subject,
+        AttestRequest {
+            key: &key,
+            format: args.format,
+            predicate_type: &predicate_type,
+            predicate,
+            repository: &repository,
+        },
+    )?;
+    let pinned = args.reference.pinned(subject.digest.clone());
+    match args.output {
+        OutputFormat::Json => print_json(&json!({
+            "reference": args.reference.to_string(),
+            "digest": subject.digest,
+            "predicateType": predicate_type,
+            "format": attached.format,
+            "manifest": attached.manifest.digest,
+            "tag": attached.tag,
+            "added": attached.added,
+        })),
+        OutputFormat::Text => {
+            let place = match &attached.tag {
+                Some(tag) => format!("tag {tag} (manifest {})", attached.manifest.digest),
+                None => format!("referrer {}", attached.manifest.digest),
+            };
+            eprintln!(
+                "Attested {pinned} ({predicate_type}, {} format): {place}",
+                attached.format
+            );
+            outln!("{}", attached.manifest.digest);
+            Ok(())
+        }
+    }
+}
+
+pub fn run_verify_attestation(args: VerifyAttestationArgs) -> anyhow::Result<()> {
+    let predicate_type = predicate::resolve_type(&args.predicate_type)?;
+    let key = read_public_key(&args.key)?;
+    let key_name = key_id(&key)?;
+    let store = super::open_store(&args.reference, Access::Read)?;
+    let subject = store.resolve(&args.reference.target)?;
+    let checked = verify_attestations(store.as_ref(), &subject, &key, &predicate_type)?;
+    let pinned = args.reference.pinned(subject.digest.clone());
+    let verified = checked.iter().filter(|c| c.outcome.is_ok()).count();
+    match args.output {
+        OutputFormat::Json => print_json(&json!({
+            "reference": args.reference.to_string(),
+            "digest": subject.digest,
+            "predicateType": predicate_type,
+            "verified": verified > 0,
+            "key": key_name,
+            "attestations": checked.iter().map(attestation_json).collect::<Vec<_>>(),
+        }))?,
+        OutputFormat::Text => print_report(&pinned, &key_name, &predicate_type, &checked),
+    }
+    if verified > 0 {
+        return Ok(());
+    }
+    let reason = if checked.is_empty() {
+        format!("{pinned} has no {predicate_type} attestations")
+    } else {
+        format!("no {predicate_type} attestation of {pinned} verifies with key {key_name}")
+    };
+    Err(Rejected(reason).into())
+}
+
+fn attestation_json(checked: &CheckedAttestation) -> Value {
+    json!({
+        "format": checked.format,
+        "digest": checked.source.digest,
+        "mediaType": checked.source.media_type,
+        "verified": checked.outcome.is_ok(),
+        "reason": checked.outcome.as_ref().err(),
+        "statement": checked.outcome.as_ref().ok(),
+    })
+}
+
+fn print_report(
+    pinned: &Reference,
+    key: &str,
+    predicate_type: &str,
+    checked: &[CheckedAttestation],
+) {
+    outln!("Verifying {predicate_type} attestations of {pinned} with key {key}");
+    for c in checked {
+        let what = match c.format {
+            Format::Bundle => "referrer",
+            Format::Legacy => "att layer",
+        };
+        match &c.outcome {
+            Ok(statement) => {
+                outln!("  verified  {:<6} {what} {}", c.format, c.source.digest);
+                // The verified statement, on one line, as it was signed.
+                if let Ok(text) = serde_json::to_string(statement) {
+                    outln!("    {}", printable(&text));
+                }
+            }
+            Err(reason) => outln!(
+                "  rejected  {:<6} {what} {}: {}",
+                c.format,
+                c.source.digest,
+                printable(reason)
+            ),
+        }
+    }
+    let verified = checked.iter().filter(|c| c.outcome.is_ok()).count();
+    outln!("{verified} of {} attestations verified", checked.len());
+}
