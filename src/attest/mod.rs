@@ -3,5 +3,7 @@
 pub mod attach;
 pub mod dsse;
 pub mod predicate;
+pub mod provenance;
+pub mod slsa;
 pub mod statement;
 pub mod verify;

@@ -8,6 +8,7 @@ use sigstore_types::dsse::DsseEnvelope;
 use super::attach::{DSSE_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION};
 use super::dsse;
 use super::predicate::MAX_ATTESTATION_BYTES;
+use super::slsa;
 use super::statement::{PAYLOAD_TYPE, Statement};
 use crate::keys::PublicKey;
 use crate::oci::{Descriptor, Digest, ImageManifest, Store, StoreError, fetch_blob};
@@ -88,6 +89,10 @@ fn check_statement(
             "it is a {} statement, not {predicate_type}",
             statement.predicate_type
         )));
+    }
+    // Provenance is read as the typed document it claims to be.
+    if slsa::is_provenance(predicate_type) {
+        slsa::parse(predicate_type, &statement.predicate).map_err(Failure::Rejected)?;
     }
     Ok(statement)
 }

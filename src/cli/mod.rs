@@ -25,6 +25,7 @@ mod keys;
 mod output;
 mod pack;
 mod password;
+mod provenance;
 mod quickstart;
 mod sign;
 mod tree;
@@ -93,6 +94,8 @@ enum Command {
     Attest(Box<attest::AttestArgs>),
     /// Verify an artifact's attestations of one type with a public key and print them.
     VerifyAttestation(attest::VerifyAttestationArgs),
+    /// Write SLSA provenance v1 for the build of a ModelPack; --attest signs and attaches it.
+    Provenance(Box<provenance::Args>),
     /// Show the referrers and signature tags attached to an artifact.
     Tree(tree::Args),
     /// Copy an artifact between stores with every referrer and signature tag.
@@ -118,6 +121,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => sign::run_verify(args),
         Command::Attest(args) => attest::run_attest(*args),
         Command::VerifyAttestation(args) => attest::run_verify_attestation(args),
+        Command::Provenance(args) => provenance::run(*args),
         Command::Tree(args) => tree::run(args),
         Command::Copy(args) => copy::run(args),
         Command::GenerateKeyPair(args) => keys::generate(args),
