@@ -166,7 +166,7 @@ fn attestation_json(checked: &CheckedAttestation) -> Value {
     })
 }
 
-fn print_report(
+pub fn print_report(
     pinned: &Reference,
     key: &str,
     predicate_type: &str,

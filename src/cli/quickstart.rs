@@ -1,12 +1,18 @@
 //! `quickstart`: the main job end to end on the embedded default, in a fresh folder: pack,
-//! generate a key, sign in both formats, verify, show the tree, then tamper and be rejected.
+//! generate a key, sign in both formats, verify, attest SLSA provenance and verify it, show the
+//! tree, then tamper and be rejected.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use modelseal::keys::Algorithm;
+use modelseal::attest::attach::{AttestRequest, attest};
+use modelseal::attest::provenance::{self, BuildContext, ProvenanceInput};
+use modelseal::attest::slsa::PROVENANCE_V1;
+use modelseal::attest::verify::verify_attestations;
+use modelseal::keys::{Algorithm, PrivateKey};
+use modelseal::modelpack::ModelPack;
 use modelseal::modelpack::pack::PackOptions;
 use modelseal::oci::{Access, Digest, ManifestPush, TagCondition};
 use modelseal::reference::{Location, Reference, Target};
@@ -140,11 +146,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     sign::print_report(&pinned, &key_name, &verification);
     sign::outcome(&pinned, &key_name, &verification)?;
 
-    outln!("\n5. What is attached to it:");
+    attest_provenance(&reference, &pack, &key, &key_name)?;
+
+    outln!("\n6. What is attached to it:");
     tree::print(&reference, OutputFormat::Text)?;
 
     outln!(
-        "\n6. In a copy, an attacker changes one weight, re-packs the model under the same tag and\n   replays the original signatures onto the new digest:"
+        "\n7. In a copy, an attacker changes one weight, re-packs the model under the same tag and\n   replays the original signatures onto the new digest:"
     );
     let tampered_model = root.join("tiny-model-tampered");
     write_model(&tampered_model, true)?;
@@ -164,9 +172,62 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 
     outln!(
-        "\nTry it yourself:\n  modelseal verify --key {} {reference}\n  modelseal tree {reference}",
-        public_path.display()
+        "\nTry it yourself:\n  modelseal verify --key {pub} {reference}\n  modelseal verify-attestation --key {pub} --type slsaprovenance1 {reference}\n  modelseal tree {reference}",
+        pub = public_path.display()
     );
+    Ok(())
+}
+
+/// Writes SLSA provenance for the quickstart's build, attests it in both formats and verifies
+/// the attestations.
+fn attest_provenance(
+    reference: &Reference,
+    pack: &ModelPack,
+    key: &PrivateKey,
+    key_name: &str,
+) -> anyhow::Result<()> {
+    let input = ProvenanceInput {
+        context: BuildContext {
+            builder_id: Some("urn:modelseal:quickstart".into()),
+            finished_on: Some(
+                jiff::Timestamp::now()
+                    .round(jiff::Unit::Second)?
+                    .to_string(),
+            ),
+            ..BuildContext::default()
+        },
+        directory: Some("tiny-model".into()),
+        ..ProvenanceInput::default()
+    };
+    let provenance = serde_json::to_value(provenance::predicate(pack, &input)?)?;
+    let store = super::open_store(reference, Access::Read)?;
+    outln!("\n5. Wrote SLSA provenance v1 for the build and attested it:");
+    for format in [Format::Bundle, Format::Legacy] {
+        let attached = attest(
+            store.as_ref(),
+            &pack.descriptor,
+            AttestRequest {
+                key,
+                format,
+                predicate_type: PROVENANCE_V1,
+                predicate: provenance.clone(),
+                repository: &super::sign::repository_name(reference),
+            },
+        )?;
+        outln!("   {format} format: {}", attached.manifest.digest);
+    }
+    let checked = verify_attestations(
+        store.as_ref(),
+        &pack.descriptor,
+        &key.public_key(),
+        PROVENANCE_V1,
+    )?;
+    let pinned = reference.pinned(pack.descriptor.digest.clone());
+    outln!("   Verified the attestations with the public key:");
+    super::attest::print_report(&pinned, key_name, PROVENANCE_V1, &checked);
+    if !checked.iter().any(|c| c.outcome.is_ok()) {
+        anyhow::bail!("the provenance attestations did not verify; this is a bug");
+    }
     Ok(())
 }
 
