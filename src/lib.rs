@@ -21,6 +21,7 @@ pub mod keys;
 pub mod modelpack;
 pub mod oci;
 pub mod reference;
+pub mod scan;
 pub mod sign;
 pub mod signature;
 pub mod verify;
