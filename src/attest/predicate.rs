@@ -12,7 +12,7 @@ pub const MAX_ATTESTATION_BYTES: u64 = 32 << 20;
 pub const CUSTOM: &str = "https://cosign.sigstore.dev/attestation/v1";
 
 /// cosign's `--type` short names and the predicate types they stand for.
-pub const SHORT_NAMES: [(&str, &str); 10] = [
+pub const SHORT_NAMES: [(&str, &str); 11] = [
     ("slsaprovenance", "https://slsa.dev/provenance/v0.2"),
     ("slsaprovenance02", "https://slsa.dev/provenance/v0.2"),
     ("slsaprovenance1", "https://slsa.dev/provenance/v1"),
@@ -23,12 +23,13 @@ pub const SHORT_NAMES: [(&str, &str); 10] = [
     ("vuln", "https://cosign.sigstore.dev/attestation/vuln/v1"),
     ("openvex", "https://openvex.dev/ns"),
     ("custom", CUSTOM),
+    ("scan", crate::scan::SCAN_PREDICATE_TYPE),
 ];
 
 #[derive(Debug, thiserror::Error)]
 pub enum PredicateError {
     #[error(
-        "{0:?} is neither a predicate type URI nor one of cosign's names (slsaprovenance, slsaprovenance02, slsaprovenance1, spdx, spdxjson, cyclonedx, link, vuln, openvex, custom)"
+        "{0:?} is neither a predicate type URI nor one of the names slsaprovenance, slsaprovenance02, slsaprovenance1, spdx, spdxjson, cyclonedx, link, vuln, openvex, custom, scan"
     )]
     UnknownType(String),
     #[error("the predicate is {size} bytes, over the limit of {limit} bytes")]

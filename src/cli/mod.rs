@@ -27,6 +27,7 @@ mod pack;
 mod password;
 mod provenance;
 mod quickstart;
+mod scan;
 mod sign;
 mod tree;
 
@@ -96,6 +97,9 @@ enum Command {
     VerifyAttestation(attest::VerifyAttestationArgs),
     /// Write SLSA provenance v1 for the build of a ModelPack; --attest signs and attaches it.
     Provenance(Box<provenance::Args>),
+    /// Scan a ModelPack's layers (pickles, PyTorch archives, safetensors, GGUF); exit 1 when
+    /// flagged. --attest signs and attaches the result.
+    Scan(Box<scan::Args>),
     /// Show the referrers and signature tags attached to an artifact.
     Tree(tree::Args),
     /// Copy an artifact between stores with every referrer and signature tag.
@@ -122,6 +126,7 @@ pub fn main() -> ExitCode {
         Command::Attest(args) => attest::run_attest(*args),
         Command::VerifyAttestation(args) => attest::run_verify_attestation(args),
         Command::Provenance(args) => provenance::run(*args),
+        Command::Scan(args) => scan::run(*args),
         Command::Tree(args) => tree::run(args),
         Command::Copy(args) => copy::run(args),
         Command::GenerateKeyPair(args) => keys::generate(args),

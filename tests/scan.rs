@@ -1,0 +1,244 @@
+//! The built-in scanner on a corpus the tests make (`tests/scan/corpus.py`: malicious pickles
+//! for each dangerous import, protocols 0 to 5, raw and in PyTorch zips; benign pickles, a
+//! checkpoint as torch.save lays it out, safetensors and GGUF files): every malicious file is
+//! flagged, no benign one is, and every file PyPI's modelscan flags is flagged too. Then the
+//! bad inputs the attestation issue names, and the result as an attestation.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+/// Writes the corpus into `dir` with python3.
+fn corpus(dir: &Path) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scan/corpus.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(dir)
+        .output()
+        .expect("python3 is required");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// Packs `dir` (every file a weight) and scans it; returns the exit code and the predicate.
+fn pack_and_scan(ws: &Workspace, dir: &Path, tag: &str) -> (i32, Value) {
+    let reference = ws.layout_ref(tag);
+    let out = ws.pack_dir(dir, &reference, &["--weight", "**/*"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["scan", &reference, "--output", "json"]);
+    let predicate =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    (out.status.code().unwrap(), predicate)
+}
+
+/// The most severe finding per file path.
+fn verdicts(predicate: &Value) -> BTreeMap<String, Option<String>> {
+    let rank = |s: &str| {
+        ["info", "low", "medium", "high", "critical"]
+            .iter()
+            .position(|x| *x == s)
+    };
+    predicate["result"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layer| {
+            let worst = layer["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["severity"].as_str().unwrap().to_string())
+                .max_by_key(|s| rank(s));
+            (layer["path"].as_str().unwrap().to_string(), worst)
+        })
+        .collect()
+}
+
+fn flagged(severity: &Option<String>) -> bool {
+    matches!(severity.as_deref(), Some("medium" | "high" | "critical"))
+}
+
+#[test]
+fn the_corpus_is_judged_right_and_beyond_modelscan() {
+    let ws = Workspace::new();
+    let dir = ws.path("corpus");
+    corpus(&dir);
+    let (code, predicate) = pack_and_scan(&ws, &dir, "corpus");
+    assert_eq!(code, 1, "a flagged model exits 1");
+    assert_eq!(predicate["result"]["verdict"], "flagged");
+    let verdicts = verdicts(&predicate);
+    let malicious: Vec<_> = verdicts
+        .iter()
+        .filter(|(p, _)| p.starts_with("malicious/"))
+        .collect();
+    let benign: Vec<_> = verdicts
+        .iter()
+        .filter(|(p, _)| p.starts_with("benign/"))
+        .collect();
+    assert!(malicious.len() >= 200 && benign.len() >= 40, "{verdicts:?}");
+    for (path, worst) in &malicious {
+        assert!(flagged(worst), "{path} was not flagged: {worst:?}");
+    }
+    for (path, worst) in &benign {
+        assert!(!flagged(worst), "{path} was flagged: {worst:?}");
+    }
+    // Imports of code execution are critical, not just reviewed.
+    assert_eq!(
+        verdicts["malicious/os-system-p0.pkl"].as_deref(),
+        Some("critical")
+    );
+    assert_eq!(
+        verdicts["malicious/builtins-eval-p5.pt"].as_deref(),
+        Some("critical")
+    );
+    let formats: BTreeMap<String, String> = predicate["result"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["path"].as_str().unwrap().to_string(),
+                l["format"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(formats["benign/checkpoint-p2.pt"], "pytorch-zip");
+    assert_eq!(formats["benign/model.safetensors"], "safetensors");
+    assert_eq!(formats["benign/model.gguf"], "gguf");
+    assert_eq!(formats["benign/numbers-p0.pkl"], "pickle");
+
+    // Every file modelscan flags, modelseal flags.
+    let report = ws.path("modelscan.json");
+    let ran = Command::new("modelscan")
+        .arg("-p")
+        .arg(&dir)
+        .args(["-r", "json", "-o"])
+        .arg(&report)
+        .output()
+        .expect("modelscan (PyPI) is required; .ci/run installs it");
+    assert_eq!(ran.status.code(), Some(1), "{}", stderr(&ran));
+    let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let theirs: std::collections::BTreeSet<String> = report["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            i["source"]
+                .as_str()
+                .unwrap()
+                .split(':')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(theirs.len() >= 150, "{theirs:?}");
+    for path in &theirs {
+        assert!(
+            flagged(&verdicts[path]),
+            "modelscan flags {path}, modelseal does not"
+        );
+    }
+}
+
+#[test]
+fn hostile_files_are_reported_clearly_and_nothing_is_written() {
+    let ws = Workspace::new();
+    let dir = ws.path("hostile");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A pickle cut off after an import, in the middle of its argument.
+    std::fs::write(dir.join("truncated.pkl"), b"\x80\x02cposix\nsystem\n(X\x05\x00").unwrap();
+    // A pickle nesting 10,000 lists deep.
+    let mut deep = vec![0x80, 2];
+    deep.extend(std::iter::repeat_n(b'(', 10_000));
+    deep.extend(std::iter::repeat_n(b'l', 10_000));
+    deep.push(b'.');
+    std::fs::write(dir.join("deep.pkl"), deep).unwrap();
+    // A safetensors header that claims 8 EiB.
+    let mut huge = (8u64 << 60).to_le_bytes().to_vec();
+    huge.extend_from_slice(b"{}");
+    std::fs::write(dir.join("huge.safetensors"), huge).unwrap();
+    // A zip bomb inside a .pt: 64 MiB of zeros deflated.
+    let bomb = ws.path("bomb.py");
+    std::fs::write(
+        &bomb,
+        "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:\n    z.writestr('archive/data.pkl', bytes(64 << 20))\n",
+    )
+    .unwrap();
+    let made = Command::new("python3")
+        .arg(&bomb)
+        .arg(dir.join("bomb.pt"))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+
+    let (code, predicate) = pack_and_scan(&ws, &dir, "hostile");
+    assert_eq!(code, 1);
+    let reasons: BTreeMap<String, String> = predicate["result"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["path"].as_str().unwrap().to_string(),
+                l["findings"].to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        reasons["truncated.pkl"].contains("truncated"),
+        "{reasons:?}"
+    );
+    assert!(reasons["truncated.pkl"].contains("posix"), "{reasons:?}");
+    assert!(
+        reasons["deep.pkl"].contains("nests 10000 levels"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons["huge.safetensors"].contains("over safetensors' limit"),
+        "{reasons:?}"
+    );
+    assert!(reasons["bomb.pt"].contains("zip bomb"), "{reasons:?}");
+
+    // A scan without --attest writes nothing.
+    let before = snapshot(&ws.layout());
+    let out = run(&["scan", &ws.layout_ref("hostile")]);
+    assert_fails(&out, 1, "is flagged");
+    assert!(stdout(&out).contains("critical") || stdout(&out).contains("high"));
+    assert_eq!(snapshot(&ws.layout()), before);
+}
+
+#[test]
+fn a_clean_scan_is_attested_and_verifies() {
+    let ws = Workspace::new();
+    ws.pack("v1");
+    let layout = ws.layout_ref("v1");
+    let (key, public) = keys(&ws, "signer");
+    let out = run(&["scan", &layout, "--attest", "--key", key.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("clean"), "{}", stdout(&out));
+    let report: Value = serde_json::from_str(&ok(&[
+        "verify-attestation",
+        "--key",
+        public.to_str().unwrap(),
+        "--type",
+        "scan",
+        &layout,
+        "--output",
+        "json",
+    ]))
+    .unwrap();
+    let predicate = &report["attestations"][0]["statement"]["predicate"];
+    assert_eq!(predicate["result"]["verdict"], "clean");
+    assert_eq!(predicate["scanner"]["name"], "modelseal");
+    assert!(
+        predicate["metadata"]["scanStartedOn"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+}
