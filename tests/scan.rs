@@ -242,3 +242,40 @@ fn a_clean_scan_is_attested_and_verifies() {
             .ends_with('Z')
     );
 }
+
+/// The published schema of the scan predicate.
+fn schema_validator() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/scan-predicate-v1.schema.json"
+    ))
+    .unwrap();
+    let schema: Value = serde_json::from_str(&text).unwrap();
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap()
+}
+
+#[test]
+fn scan_results_follow_the_published_schema() {
+    let validator = schema_validator();
+    let ws = Workspace::new();
+    let dir = ws.path("corpus");
+    corpus(&dir);
+    let (_, flagged) = pack_and_scan(&ws, &dir, "corpus");
+    let (_, clean) = pack_and_scan(&ws, &ws.model(), "clean");
+    for predicate in [&flagged, &clean] {
+        let errors: Vec<String> = validator
+            .iter_errors(predicate)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+    assert_eq!(clean["result"]["verdict"], "clean");
+    // The schema is not vacuous.
+    let mut bad = clean.clone();
+    bad["result"]["verdict"] = Value::from("fine");
+    bad["result"]["layers"][0]["findings"] = serde_json::json!([{"severity": "dire"}]);
+    assert!(validator.iter_errors(&bad).count() >= 2);
+}
