@@ -151,7 +151,11 @@ fn hostile_files_are_reported_clearly_and_nothing_is_written() {
     let dir = ws.path("hostile");
     std::fs::create_dir_all(&dir).unwrap();
     // A pickle cut off after an import, in the middle of its argument.
-    std::fs::write(dir.join("truncated.pkl"), b"\x80\x02cposix\nsystem\n(X\x05\x00").unwrap();
+    std::fs::write(
+        dir.join("truncated.pkl"),
+        b"\x80\x02cposix\nsystem\n(X\x05\x00",
+    )
+    .unwrap();
     // A pickle nesting 10,000 lists deep.
     let mut deep = vec![0x80, 2];
     deep.extend(std::iter::repeat_n(b'(', 10_000));
@@ -278,4 +282,107 @@ fn scan_results_follow_the_published_schema() {
     bad["result"]["verdict"] = Value::from("fine");
     bad["result"]["layers"][0]["findings"] = serde_json::json!([{"severity": "dire"}]);
     assert!(validator.iter_errors(&bad).count() >= 2);
+}
+
+#[test]
+fn reports_of_modelscan_and_picklescan_become_scan_attestations() {
+    let ws = Workspace::new();
+    let dir = ws.path("corpus");
+    corpus(&dir);
+    let reference = ws.layout_ref("corpus");
+    assert!(
+        ws.pack_dir(&dir, &reference, &["--weight", "**/*"])
+            .status
+            .success()
+    );
+    let (key, public) = keys(&ws, "signer");
+    let key = key.to_str().unwrap();
+
+    let modelscan_report = ws.path("modelscan.json");
+    Command::new("modelscan")
+        .arg("-p")
+        .arg(&dir)
+        .args(["-r", "json", "-o"])
+        .arg(&modelscan_report)
+        .output()
+        .expect("modelscan (PyPI) is required; .ci/run installs it");
+    let picklescan = Command::new("picklescan")
+        .arg("-p")
+        .arg(&dir)
+        .output()
+        .expect("picklescan (PyPI) is required; .ci/run installs it");
+    let picklescan_report = ws.path("picklescan.txt");
+    std::fs::write(&picklescan_report, &picklescan.stdout).unwrap();
+
+    for (kind, report, name) in [
+        ("modelscan", &modelscan_report, "modelscan"),
+        ("picklescan", &picklescan_report, "picklescan"),
+    ] {
+        let spec = format!("{kind}:{}", report.display());
+        ok(&[
+            "attest", "--key", key, "--type", "scan", "--import", &spec, &reference,
+        ]);
+        let verified: Value = serde_json::from_str(&ok(&[
+            "verify-attestation",
+            "--key",
+            public.to_str().unwrap(),
+            "--type",
+            "scan",
+            &reference,
+            "--output",
+            "json",
+        ]))
+        .unwrap();
+        let predicate = verified["attestations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| &a["statement"]["predicate"])
+            .find(|p| p["scanner"]["name"] == name)
+            .unwrap_or_else(|| panic!("{verified}"))
+            .clone();
+        assert_eq!(predicate["result"]["verdict"], "flagged", "{kind}");
+        assert!(
+            predicate["scanner"]["report"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha256:")
+        );
+        let flagged = predicate["result"]["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| !l["findings"].as_array().unwrap().is_empty())
+            .count();
+        assert!(flagged >= 150, "{kind}: {flagged}");
+        assert!(
+            schema_validator().iter_errors(&predicate).next().is_none(),
+            "{kind}"
+        );
+    }
+
+    // A report about other files, or not a report at all, attaches nothing.
+    let before = snapshot(&ws.layout());
+    let other = ws.path("other.json");
+    std::fs::write(
+        &other,
+        r#"{"summary":{"modelscan_version":"0.8.8"},"issues":[{"description":"x","source":"elsewhere.pkl","severity":"CRITICAL"}],"errors":[]}"#,
+    )
+    .unwrap();
+    let spec = format!("modelscan:{}", other.display());
+    let out = run(&[
+        "attest", "--key", key, "--type", "scan", "--import", &spec, &reference,
+    ]);
+    assert_fails(&out, 2, "not a file of this ModelPack");
+    let spec = format!("picklescan:{}", other.display());
+    let out = run(&[
+        "attest", "--key", key, "--type", "scan", "--import", &spec, &reference,
+    ]);
+    assert_fails(&out, 2, "not a picklescan report");
+    let spec = format!("modelscan:{}", modelscan_report.display());
+    let out = run(&[
+        "attest", "--key", key, "--type", "vuln", "--import", &spec, &reference,
+    ]);
+    assert_fails(&out, 2, "--type scan");
+    assert_eq!(snapshot(&ws.layout()), before);
 }

@@ -9,6 +9,8 @@ use modelseal::attest::predicate::{self, MAX_PREDICATE_BYTES};
 use modelseal::attest::verify::{CheckedAttestation, verify_attestations};
 use modelseal::oci::Access;
 use modelseal::reference::Reference;
+use modelseal::scan::SCAN_PREDICATE_TYPE;
+use modelseal::scan::import::{MAX_REPORT_BYTES, ReportKind, import};
 use modelseal::signature::Format;
 use serde_json::{Value, json};
 
@@ -28,8 +30,12 @@ pub struct AttestArgs {
     #[arg(long = "type", value_name = "TYPE")]
     predicate_type: String,
     /// The predicate: a JSON object (for `custom`, any text).
-    #[arg(long)]
-    predicate: PathBuf,
+    #[arg(long, required_unless_present = "import", conflicts_with = "import")]
+    predicate: Option<PathBuf>,
+    /// With `--type scan`: another scanner's report about the ModelPack's files, turned into
+    /// the scan predicate: `modelscan:REPORT.json` or `picklescan:OUTPUT.txt`.
+    #[arg(long = "import", value_name = "KIND:FILE")]
+    import: Option<String>,
     /// The artifact; a tag is resolved once and the digest is attested.
     reference: Reference,
     /// `bundle` (cosign v3: a Sigstore bundle referrer) or `legacy` (cosign v2: the `.att` tag).
@@ -53,21 +59,35 @@ pub struct VerifyAttestationArgs {
     output: OutputFormat,
 }
 
-/// Reads a predicate file, bounded while reading (its reported size cannot be trusted).
-fn read_predicate(path: &Path) -> anyhow::Result<Vec<u8>> {
+/// Reads a file of at most `limit` bytes, bounded while reading (its reported size cannot be
+/// trusted).
+fn read_bounded(path: &Path, limit: u64, what: &str) -> anyhow::Result<Vec<u8>> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut bytes = Vec::new();
-    file.take(MAX_PREDICATE_BYTES.saturating_add(1))
+    file.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.len() as u64 > MAX_PREDICATE_BYTES {
+    if bytes.len() as u64 > limit {
         bail!(
-            "{} is larger than {MAX_PREDICATE_BYTES} bytes, the most a predicate may be",
+            "{} is larger than {limit} bytes, the most {what} may be",
             path.display()
         );
     }
     Ok(bytes)
+}
+
+/// The scan predicate from another scanner's report (`KIND:FILE`) about `reference`'s files.
+fn imported_scan(reference: &Reference, spec: &str) -> anyhow::Result<Value> {
+    let Some((kind, path)) = spec.split_once(':') else {
+        bail!("--import takes KIND:FILE, e.g. modelscan:report.json");
+    };
+    let kind: ReportKind = kind.parse().map_err(anyhow::Error::msg)?;
+    let bytes = read_bounded(Path::new(path), MAX_REPORT_BYTES, "a report")?;
+    let pack = super::inspect::read(reference)?;
+    let scan = import(kind, &bytes, &pack).with_context(|| format!("cannot import {path}"))?;
+    let now = now();
+    Ok(scan.predicate(&now, &now))
 }
 
 fn now() -> String {
@@ -80,9 +100,20 @@ fn now() -> String {
 pub fn run_attest(args: AttestArgs) -> anyhow::Result<()> {
     // Everything that can be wrong with the input is found before anything is written.
     let predicate_type = predicate::resolve_type(&args.predicate_type)?;
-    let bytes = read_predicate(&args.predicate)?;
-    let predicate = predicate::from_file(&predicate_type, &bytes, &now())
-        .with_context(|| format!("cannot use {} as the predicate", args.predicate.display()))?;
+    let predicate = match (&args.predicate, &args.import) {
+        (_, Some(spec)) => {
+            if predicate_type != SCAN_PREDICATE_TYPE {
+                bail!("--import makes a scan result: use it with --type scan");
+            }
+            imported_scan(&args.reference, spec)?
+        }
+        (Some(path), None) => {
+            let bytes = read_bounded(path, MAX_PREDICATE_BYTES, "a predicate")?;
+            predicate::from_file(&predicate_type, &bytes, &now())
+                .with_context(|| format!("cannot use {} as the predicate", path.display()))?
+        }
+        (None, None) => bail!("give --predicate FILE (or --import with --type scan)"),
+    };
     let key = super::keys::read_private_key(&args.key)?;
     let store = super::open_store(&args.reference, Access::Read)?;
     let subject = store.resolve(&args.reference.target)?;

@@ -4,6 +4,7 @@
 //! for soundness. Formats it cannot read are reported as such.
 
 pub mod gguf;
+pub mod import;
 pub mod pickle;
 pub mod policy;
 pub mod safetensors;
@@ -63,10 +64,34 @@ pub struct LayerScan {
     pub findings: Vec<Finding>,
 }
 
+/// Who scanned.
+#[derive(Clone, Debug, Serialize)]
+pub struct Scanner {
+    pub uri: String,
+    pub name: String,
+    pub version: String,
+    /// For an imported report: the SHA-256 of the report as read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+}
+
+impl Scanner {
+    /// The built-in scanner.
+    pub fn builtin() -> Scanner {
+        Scanner {
+            uri: "https://modelseal.dev/scanner".into(),
+            name: "modelseal".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            report: None,
+        }
+    }
+}
+
 /// The whole scan of a ModelPack.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Scan {
+    pub scanner: Scanner,
     pub subject: Digest,
     pub layers: Vec<LayerScan>,
 }
@@ -90,11 +115,7 @@ impl Scan {
     pub fn predicate(&self, started: &str, finished: &str) -> serde_json::Value {
         let count = |s: Severity| self.findings().filter(|(_, f)| f.severity == s).count();
         serde_json::json!({
-            "scanner": {
-                "uri": "https://modelseal.dev/scanner",
-                "name": "modelseal",
-                "version": env!("CARGO_PKG_VERSION"),
-            },
+            "scanner": self.scanner,
             "metadata": {"scanStartedOn": started, "scanFinishedOn": finished},
             "result": {
                 "verdict": if self.is_flagged() { "flagged" } else { "clean" },
@@ -137,6 +158,7 @@ pub fn scan(store: &dyn Store, pack: &ModelPack) -> Result<Scan, StoreError> {
         });
     }
     Ok(Scan {
+        scanner: Scanner::builtin(),
         subject: pack.descriptor.digest.clone(),
         layers,
     })
@@ -210,7 +232,7 @@ fn looks_like_safetensors(head: &[u8]) -> bool {
     }
 }
 
-fn info(reason: &str) -> Finding {
+pub(crate) fn info(reason: &str) -> Finding {
     Finding {
         severity: Severity::Info,
         member: None,

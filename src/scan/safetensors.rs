@@ -90,9 +90,14 @@ pub fn check(reader: &mut impl Read, size: u64) -> std::io::Result<Vec<String>> 
 
 /// The checked `[begin, end)` of one tensor's data.
 fn tensor_range(tensor: &serde_json::Value, data_len: u64) -> Result<(u64, u64), String> {
-    let dtype = tensor["dtype"].as_str().ok_or("it has no dtype")?;
+    let field = |name: &str| tensor.get(name);
+    let dtype = field("dtype")
+        .and_then(serde_json::Value::as_str)
+        .ok_or("it has no dtype")?;
     let bits = dtype_bits(dtype).ok_or_else(|| format!("unknown dtype {dtype:?}"))?;
-    let shape = tensor["shape"].as_array().ok_or("it has no shape")?;
+    let shape = field("shape")
+        .and_then(serde_json::Value::as_array)
+        .ok_or("it has no shape")?;
     let mut elements: u64 = 1;
     for dim in shape {
         let dim = dim.as_u64().ok_or("a dimension is not a whole number")?;
