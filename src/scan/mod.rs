@@ -133,34 +133,74 @@ impl Scan {
     }
 }
 
-/// Scans every layer of `pack`, each read to its end so its digest is checked.
+/// Scans every layer of `pack`, each read to its end so its digest is checked; layers are
+/// scanned in parallel, one per core.
 pub fn scan(store: &dyn Store, pack: &ModelPack) -> Result<Scan, StoreError> {
-    let mut layers = Vec::new();
-    for layer in &pack.layers {
-        let what = format!("layer {}", layer.descriptor.digest);
-        let reader = store.open_blob(&layer.descriptor)?;
-        let mut input = io::BufReader::with_capacity(1 << 20, reader);
-        let (format, findings) = scan_layer(
-            &mut input,
-            layer.descriptor.size,
-            &layer.descriptor.media_type,
-            layer.filepath.as_deref(),
-        )
-        .map_err(|e| StoreError::io(what.clone(), e))?;
-        // The rest is read too: only content that matched its digest was scanned.
-        io::copy(&mut input, &mut io::sink()).map_err(|e| StoreError::io(what, e))?;
-        layers.push(LayerScan {
-            digest: layer.descriptor.digest.clone(),
-            path: layer.filepath.clone(),
-            media_type: layer.descriptor.media_type.clone(),
-            format,
-            findings,
-        });
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(pack.layers.len().max(1));
+    let results: Vec<Vec<(usize, Result<LayerScan, StoreError>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(layer) = pack.layers.get(index) else {
+                            return done;
+                        };
+                        let result = scan_one(store, layer);
+                        let failed = result.is_err();
+                        done.push((index, result));
+                        if failed {
+                            return done;
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut scanned: Vec<(usize, LayerScan)> = Vec::new();
+    for (index, result) in results.into_iter().flatten() {
+        scanned.push((index, result?));
     }
+    if scanned.len() != pack.layers.len() {
+        return Err(StoreError::Unsupported(
+            "a scanning thread stopped early".into(),
+        ));
+    }
+    scanned.sort_by_key(|(index, _)| *index);
     Ok(Scan {
         scanner: Scanner::builtin(),
         subject: pack.descriptor.digest.clone(),
-        layers,
+        layers: scanned.into_iter().map(|(_, layer)| layer).collect(),
+    })
+}
+
+fn scan_one(store: &dyn Store, layer: &crate::modelpack::Layer) -> Result<LayerScan, StoreError> {
+    let what = format!("layer {}", layer.descriptor.digest);
+    let reader = store.open_blob(&layer.descriptor)?;
+    let mut input = io::BufReader::with_capacity(1 << 20, reader);
+    let (format, findings) = scan_layer(
+        &mut input,
+        layer.descriptor.size,
+        &layer.descriptor.media_type,
+        layer.filepath.as_deref(),
+    )
+    .map_err(|e| StoreError::io(what.clone(), e))?;
+    // The rest is read too: only content that matched its digest was scanned.
+    io::copy(&mut input, &mut io::sink()).map_err(|e| StoreError::io(what, e))?;
+    Ok(LayerScan {
+        digest: layer.descriptor.digest.clone(),
+        path: layer.filepath.clone(),
+        media_type: layer.descriptor.media_type.clone(),
+        format,
+        findings,
     })
 }
 
