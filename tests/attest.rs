@@ -73,7 +73,20 @@ fn every_predicate_type_round_trips_in_both_formats() {
         "https://example.com/model-eval/v1".into(),
     ));
     for (name, uri) in &kinds {
-        let predicate = json!({"kind": name, "nested": {"list": [1, 2, 3]}});
+        // Provenance must be SLSA provenance; other fields are allowed in it.
+        let predicate = match uri.as_str() {
+            "https://slsa.dev/provenance/v1" => json!({
+                "kind": name,
+                "buildDefinition": {"buildType": "https://example.com/build/v1", "externalParameters": {}},
+                "runDetails": {"builder": {"id": "https://example.com/builder"}},
+            }),
+            "https://slsa.dev/provenance/v0.2" => json!({
+                "kind": name,
+                "builder": {"id": "https://example.com/builder"},
+                "buildType": "https://example.com/build/v1",
+            }),
+            _ => json!({"kind": name, "nested": {"list": [1, 2, 3]}}),
+        };
         let file = write_predicate(&ws, &predicate);
         for format in ["bundle", "legacy"] {
             ok(&[
@@ -167,7 +180,14 @@ fn bad_predicates_are_refused_and_nothing_is_attached() {
         .unwrap()
         .set_len(200 << 20)
         .unwrap();
+    let not_provenance = ws.path("not-provenance.json");
+    std::fs::write(&not_provenance, br#"{"buildDefinition": {}}"#).unwrap();
     let cases: Vec<(String, &str, &str)> = vec![
+        (
+            not_provenance.display().to_string(),
+            "slsaprovenance1",
+            "not SLSA provenance v1",
+        ),
         (
             write_predicate(&ws, &json!([1, 2])).display().to_string(),
             "slsaprovenance1",
@@ -259,7 +279,10 @@ fn forged_and_mismatched_attestations_are_rejected_with_their_reason() {
             "_type": version,
             "subject": [{"name": "models/tiny", "digest": {"sha256": about.hex()}}],
             "predicateType": kind,
-            "predicate": {"buildDefinition": {}},
+            "predicate": {
+                "buildDefinition": {"buildType": "https://example.com/build/v1", "externalParameters": {}},
+                "runDetails": {"builder": {"id": "https://example.com/builder"}},
+            },
         })
     };
     let v1 = "https://in-toto.io/Statement/v1";
@@ -355,7 +378,13 @@ fn a_bundle_attestation_about_another_digest_is_rejected() {
             .success()
     );
     let (private, public, _) = plain_keys(&ws, "signer");
-    let file = write_predicate(&ws, &json!({"buildDefinition": {}}));
+    let file = write_predicate(
+        &ws,
+        &json!({
+            "buildDefinition": {"buildType": "https://example.com/build/v1", "externalParameters": {}},
+            "runDetails": {"builder": {"id": "https://example.com/builder"}},
+        }),
+    );
     let referrer = ok(&[
         "attest",
         "--key",

@@ -38,6 +38,8 @@ pub enum PredicateError {
     NotAnObject(String),
     #[error("a custom predicate is the file's text, and this file is not UTF-8")]
     NotText,
+    #[error("{0}")]
+    NotProvenance(String),
 }
 
 /// The predicate type a `--type` value names: a short name, or any absolute URI.
@@ -90,6 +92,10 @@ pub fn from_file(
                 Value::Object(_) => "an object",
             }
         )));
+    }
+    // Provenance is held to its schema before it is signed.
+    if super::slsa::is_provenance(predicate_type) {
+        super::slsa::parse(predicate_type, &value).map_err(PredicateError::NotProvenance)?;
     }
     Ok(value)
 }
