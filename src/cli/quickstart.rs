@@ -1,6 +1,6 @@
 //! `quickstart`: the main job end to end on the embedded default, in a fresh folder: pack,
-//! generate a key, sign in both formats, verify, attest SLSA provenance and verify it, show the
-//! tree, then tamper and be rejected.
+//! generate a key, sign in both formats, verify, attest SLSA provenance and a scan and verify
+//! them, show the tree, then tamper and be rejected.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -16,6 +16,7 @@ use modelseal::modelpack::ModelPack;
 use modelseal::modelpack::pack::PackOptions;
 use modelseal::oci::{Access, Digest, ManifestPush, TagCondition};
 use modelseal::reference::{Location, Reference, Target};
+use modelseal::scan::{SCAN_PREDICATE_TYPE, scan};
 use modelseal::signature::{Format, legacy};
 
 use super::args::key_id;
@@ -147,12 +148,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     sign::outcome(&pinned, &key_name, &verification)?;
 
     attest_provenance(&reference, &pack, &key, &key_name)?;
+    attest_scan(&reference, &pack, &key)?;
 
-    outln!("\n6. What is attached to it:");
+    outln!("\n7. What is attached to it:");
     tree::print(&reference, OutputFormat::Text)?;
 
     outln!(
-        "\n7. In a copy, an attacker changes one weight, re-packs the model under the same tag and\n   replays the original signatures onto the new digest:"
+        "\n8. In a copy, an attacker changes one weight, re-packs the model under the same tag and\n   replays the original signatures onto the new digest:"
     );
     let tampered_model = root.join("tiny-model-tampered");
     write_model(&tampered_model, true)?;
@@ -227,6 +229,58 @@ fn attest_provenance(
     super::attest::print_report(&pinned, key_name, PROVENANCE_V1, &checked);
     if !checked.iter().any(|c| c.outcome.is_ok()) {
         anyhow::bail!("the provenance attestations did not verify; this is a bug");
+    }
+    Ok(())
+}
+
+/// Scans the quickstart's ModelPack, attests the result and verifies the attestation.
+fn attest_scan(reference: &Reference, pack: &ModelPack, key: &PrivateKey) -> anyhow::Result<()> {
+    let store = super::open_store(reference, Access::Read)?;
+    let started = jiff::Timestamp::now()
+        .round(jiff::Unit::Second)?
+        .to_string();
+    let result = scan(store.as_ref(), pack)?;
+    let finished = jiff::Timestamp::now()
+        .round(jiff::Unit::Second)?
+        .to_string();
+    let verdict = if result.is_flagged() {
+        "flagged"
+    } else {
+        "clean"
+    };
+    let attached = attest(
+        store.as_ref(),
+        &pack.descriptor,
+        AttestRequest {
+            key,
+            format: Format::Bundle,
+            predicate_type: SCAN_PREDICATE_TYPE,
+            predicate: result.predicate(&started, &finished),
+            repository: &super::sign::repository_name(reference),
+        },
+    )?;
+    outln!(
+        "\n6. Scanned its {} layers: {verdict} ({} notes on files that are not model formats); attested the result: {}",
+        result.layers.len(),
+        result.findings().count(),
+        attached.manifest.digest
+    );
+    if result.is_flagged() {
+        anyhow::bail!("the sample model was flagged; this is a bug");
+    }
+    let checked = verify_attestations(
+        store.as_ref(),
+        &pack.descriptor,
+        &key.public_key(),
+        SCAN_PREDICATE_TYPE,
+    )?;
+    let verified = checked.iter().filter(|c| c.outcome.is_ok()).count();
+    outln!(
+        "   {verified} of {} scan attestations verified",
+        checked.len()
+    );
+    if verified == 0 {
+        anyhow::bail!("the scan attestation did not verify; this is a bug");
     }
     Ok(())
 }
