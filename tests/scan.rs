@@ -180,6 +180,41 @@ fn hostile_files_are_reported_clearly_and_nothing_is_written() {
         .unwrap();
     assert!(made.status.success(), "{}", stderr(&made));
 
+    // Zips that hide a pickle from a scanner that goes by entry names: an upper-case name, and
+    // a local name that differs from the one in the central directory loaders go by.
+    let disguise = ws.path("disguise.py");
+    std::fs::write(
+        &disguise,
+        r#"import pickle, os, sys, zipfile
+class R:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+evil = pickle.dumps(R(), protocol=0)
+with zipfile.ZipFile(sys.argv[1] + "/upper.pt", "w") as z:
+    z.writestr("archive/DATA.PKL", evil)
+with zipfile.ZipFile(sys.argv[1] + "/renamed.pt", "w") as z:
+    z.writestr("archive/data.pkl", evil)
+raw = bytearray(open(sys.argv[1] + "/renamed.pt", "rb").read())
+at = raw.index(b"archive/data.pkl")  # the local header's copy comes first
+raw[at:at + 16] = b"archive/data.bin"
+open(sys.argv[1] + "/renamed.pt", "wb").write(bytes(raw))
+open(sys.argv[1] + "/notes.txt", "wb").write(evil)
+"#,
+    )
+    .unwrap();
+    let made = Command::new("python3")
+        .arg(&disguise)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    // Binary content of a format the scanner does not read.
+    std::fs::write(
+        dir.join("weights.onnx"),
+        [0x08u8, 0x07, 0xff, 0xfe, 0x00, 0x12],
+    )
+    .unwrap();
+
     let (code, predicate) = pack_and_scan(&ws, &dir, "hostile");
     assert_eq!(code, 1);
     let reasons: BTreeMap<String, String> = predicate["result"]["layers"]
@@ -207,6 +242,16 @@ fn hostile_files_are_reported_clearly_and_nothing_is_written() {
         "{reasons:?}"
     );
     assert!(reasons["bomb.pt"].contains("zip bomb"), "{reasons:?}");
+    assert!(reasons["upper.pt"].contains("posix.system"), "{reasons:?}");
+    assert!(
+        reasons["renamed.pt"].contains("directory lists"),
+        "{reasons:?}"
+    );
+    assert!(reasons["notes.txt"].contains("posix.system"), "{reasons:?}");
+    assert!(
+        reasons["weights.onnx"].contains("does not examine"),
+        "{reasons:?}"
+    );
 
     // A scan without --attest writes nothing.
     let before = snapshot(&ws.layout());
@@ -214,6 +259,21 @@ fn hostile_files_are_reported_clearly_and_nothing_is_written() {
     assert_fails(&out, 1, "is flagged");
     assert!(stdout(&out).contains("critical") || stdout(&out).contains("high"));
     assert_eq!(snapshot(&ws.layout()), before);
+}
+
+#[test]
+fn content_that_was_not_examined_is_never_called_clean() {
+    let ws = Workspace::new();
+    let dir = ws.path("mixed");
+    copy_dir(&ws.model(), &dir);
+    std::fs::write(
+        dir.join("model.onnx"),
+        [0x08u8, 0x07, 0xff, 0xfe, 0x00, 0x12],
+    )
+    .unwrap();
+    let (code, predicate) = pack_and_scan(&ws, &dir, "mixed");
+    assert_eq!(code, 0, "{predicate}");
+    assert_eq!(predicate["result"]["verdict"], "incomplete");
 }
 
 #[test]

@@ -105,10 +105,6 @@ fn print_report(pinned: &Reference, result: &Scan) {
             );
         }
     }
-    let verdict = if result.is_flagged() {
-        "flagged"
-    } else {
-        "clean"
-    };
+    let verdict = result.verdict();
     outln!("{verdict}: {} findings", result.findings().count());
 }

@@ -105,6 +105,24 @@ impl Scan {
         self.highest().is_some_and(Severity::flags)
     }
 
+    /// Whether some layer's content was not examined (a format modelseal does not read).
+    pub fn is_incomplete(&self) -> bool {
+        self.layers
+            .iter()
+            .any(|l| l.format == "tar" || l.format == "unrecognised")
+    }
+
+    /// `flagged`, else `incomplete`, else `clean`.
+    pub fn verdict(&self) -> &'static str {
+        if self.is_flagged() {
+            "flagged"
+        } else if self.is_incomplete() {
+            "incomplete"
+        } else {
+            "clean"
+        }
+    }
+
     pub fn findings(&self) -> impl Iterator<Item = (&LayerScan, &Finding)> {
         self.layers
             .iter()
@@ -118,7 +136,7 @@ impl Scan {
             "scanner": self.scanner,
             "metadata": {"scanStartedOn": started, "scanFinishedOn": finished},
             "result": {
-                "verdict": if self.is_flagged() { "flagged" } else { "clean" },
+                "verdict": self.verdict(),
                 "highestSeverity": self.highest(),
                 "counts": {
                     "critical": count(Severity::Critical),
@@ -223,8 +241,8 @@ pub fn scan_layer(
     if media_type.contains(".tar") {
         return Ok((
             "tar",
-            vec![info(
-                "tar layers are not scanned yet: the files inside were not examined",
+            vec![not_examined(
+                "a tar layer: the files inside were not examined (tar layers are not scanned yet)",
             )],
         ));
     }
@@ -252,12 +270,45 @@ pub fn scan_layer(
     if head.first() == Some(&0x80) || named_pickle {
         return Ok(("pickle", pickle_findings(input, None)?));
     }
+    if is_text(&head_text(input)?) {
+        // A pickle of protocol 0 is text: whatever walks as a pickle is judged as one.
+        let analysis = pickle::analyse(&mut *input)?;
+        if analysis.pickles > 0 || !analysis.imports.is_empty() {
+            return Ok(("pickle", judged(analysis, None)));
+        }
+        return Ok((
+            "text",
+            vec![info("text, not a model format: nothing to examine")],
+        ));
+    }
     Ok((
         "unrecognised",
-        vec![info(
-            "not a model format modelseal examines (not a pickle, PyTorch archive, safetensors or GGUF file)",
+        vec![not_examined(
+            "binary content of a format modelseal does not examine (not a pickle, PyTorch archive, safetensors or GGUF file)",
         )],
     ))
+}
+
+/// Up to 4 KiB of what comes next, without consuming it.
+fn head_text(input: &mut impl BufRead) -> io::Result<Vec<u8>> {
+    Ok(input.fill_buf()?.iter().take(4096).copied().collect())
+}
+
+/// Whether bytes read as UTF-8 text (a character cut at the end allowed).
+fn is_text(head: &[u8]) -> bool {
+    match std::str::from_utf8(head) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none() && e.valid_up_to() > 0,
+    }
+}
+
+/// A layer whose content was not examined: not a risk found, but the verdict cannot be clean.
+fn not_examined(reason: &str) -> Finding {
+    Finding {
+        severity: Severity::Low,
+        member: None,
+        reason: reason.to_string(),
+    }
 }
 
 /// A safetensors file starts with a little-endian header length and then `{`.
@@ -290,7 +341,11 @@ fn high(member: Option<&str>, reason: String) -> Finding {
 
 /// The findings for one pickle stream.
 fn pickle_findings(input: impl Read, member: Option<&str>) -> io::Result<Vec<Finding>> {
-    let analysis = pickle::analyse(input)?;
+    Ok(judged(pickle::analyse(input)?, member))
+}
+
+/// What a pickle analysis means.
+fn judged(analysis: pickle::Analysis, member: Option<&str>) -> Vec<Finding> {
     let mut findings = Vec::new();
     for import in &analysis.imports {
         if let Some((severity, reason)) = policy::judge(import) {
@@ -309,55 +364,151 @@ fn pickle_findings(input: impl Read, member: Option<&str>) -> io::Result<Vec<Fin
     }
     if analysis.deepest_nesting > pickle::DEEP_NESTING {
         findings.push(Finding {
-            severity: Severity::Medium,
+            severity: Severity::Low,
             member: member.map(str::to_string),
             reason: format!(
-                "it nests {} levels deep, which crashes Python's unpickler",
+                "it nests {} levels deep; code that walks what it loads may recurse that far",
                 analysis.deepest_nesting
             ),
         });
     }
-    Ok(findings)
+    findings
 }
 
-/// A zip archive, as PyTorch saves checkpoints: every `.pkl` entry analysed, streaming.
+/// A zip archive, as PyTorch saves checkpoints: every `.pkl` entry (any case) and every
+/// entry that starts like a pickle analysed, streaming; then the central directory, which
+/// loaders go by, held to the entries that were read.
 fn scan_zip(input: &mut impl BufRead) -> io::Result<(&'static str, Vec<Finding>)> {
     let mut findings = Vec::new();
+    let mut names = Vec::new();
     let mut pytorch = false;
+    let mut ended_at_directory = false;
     loop {
-        let entry = match zip::read::read_zipfile_from_stream(input) {
+        let mut entry = match zip::read::read_zipfile_from_stream(input) {
             Ok(Some(entry)) => entry,
-            Ok(None) => break,
+            Ok(None) => {
+                ended_at_directory = true;
+                break;
+            }
             Err(e) => {
                 findings.push(high(None, format!("the archive cannot be read: {e}")));
                 break;
             }
         };
-        let name = match entry.name() {
-            Ok(name) => name.to_string(),
+        let name = entry
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| String::from_utf8_lossy(entry.name_raw()).into_owned());
+        names.push(name.clone());
+        let lower = name.to_ascii_lowercase();
+        pytorch |= lower.ends_with("data.pkl");
+        let mut first = [0u8; 1];
+        let started = match entry.read(&mut first) {
+            Ok(n) => n,
             Err(e) => {
-                findings.push(high(None, format!("an entry's name cannot be read: {e}")));
+                findings.push(entry_failure(&name, e)?);
                 continue;
             }
         };
-        if !name.ends_with(".pkl") {
+        let is_pickle = lower.ends_with(".pkl") || (started == 1 && first == [0x80]);
+        if !is_pickle {
             continue;
         }
-        pytorch |= name.ends_with("data.pkl");
         let (size, packed) = (entry.size(), entry.compressed_size());
-        if size > MAX_ARCHIVED_PICKLE
-            || (size > 1 << 20 && size.checked_div(packed).unwrap_or(u64::MAX) > BOMB_RATIO)
-        {
+        let bomb = size > 1 << 20 && size.checked_div(packed).unwrap_or(u64::MAX) > BOMB_RATIO;
+        if size > MAX_ARCHIVED_PICKLE || bomb {
             findings.push(high(
                 Some(&name),
                 format!("it unpacks to {size} bytes from {packed}: not analysed (a zip bomb?)"),
             ));
             continue;
         }
-        findings.extend(pickle_findings(
-            entry.take(MAX_ARCHIVED_PICKLE),
-            Some(&name),
-        )?);
+        let content = first
+            .get(..started)
+            .unwrap_or_default()
+            .chain(entry.take(MAX_ARCHIVED_PICKLE));
+        match pickle::analyse(content) {
+            Ok(analysis) => findings.extend(judged(analysis, Some(&name))),
+            Err(e) => findings.push(entry_failure(&name, e)?),
+        }
+    }
+    if ended_at_directory && !names.is_empty() {
+        findings.extend(check_directory(input, &names)?);
     }
     Ok((if pytorch { "pytorch-zip" } else { "zip" }, findings))
+}
+
+/// A failure reading an entry's content is a finding about the archive; a failure of the
+/// layer itself (its digest, the store) stops the scan.
+fn entry_failure(name: &str, error: io::Error) -> io::Result<Finding> {
+    let from_store = error
+        .get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<StoreError>().is_some());
+    if from_store {
+        return Err(error);
+    }
+    Ok(high(
+        Some(name),
+        format!("the entry cannot be read: {error}"),
+    ))
+}
+
+/// The most central directory entries read.
+const MAX_DIRECTORY_ENTRIES: usize = 1 << 20;
+const CENTRAL_HEADER: u32 = 0x0201_4b50;
+
+fn le16(bytes: &[u8], at: usize) -> u64 {
+    bytes
+        .get(at..at.saturating_add(2))
+        .and_then(|b| <[u8; 2]>::try_from(b).ok())
+        .map_or(0, |b| u64::from(u16::from_le_bytes(b)))
+}
+
+/// Reads the central directory (its first signature already consumed by the stream reader)
+/// and reports every name it holds that the entries read did not, and a count that differs:
+/// a loader that goes by the directory would load something this scan did not see.
+fn check_directory(input: &mut impl Read, names: &[String]) -> io::Result<Vec<Finding>> {
+    let mut listed = Vec::new();
+    loop {
+        let mut fixed = [0u8; 42];
+        if input.read_exact(&mut fixed).is_err() {
+            break;
+        }
+        let name_len = le16(&fixed, 24);
+        let skip = le16(&fixed, 26).saturating_add(le16(&fixed, 28));
+        let mut name = vec![0u8; usize::try_from(name_len).unwrap_or(0)];
+        if input.read_exact(&mut name).is_err() {
+            break;
+        }
+        listed.push(String::from_utf8_lossy(&name).into_owned());
+        if io::copy(&mut input.take(skip), &mut io::sink())? < skip
+            || listed.len() >= MAX_DIRECTORY_ENTRIES
+        {
+            break;
+        }
+        let mut signature = [0u8; 4];
+        if input.read_exact(&mut signature).is_err()
+            || u32::from_le_bytes(signature) != CENTRAL_HEADER
+        {
+            break;
+        }
+    }
+    let mut findings = Vec::new();
+    for name in listed.iter().filter(|n| !names.contains(n)) {
+        findings.push(high(
+            Some(name),
+            "the archive's directory lists this entry, but no such entry was found in the archive: a loader would read content this scan did not see".into(),
+        ));
+    }
+    if listed.len() != names.len() {
+        findings.push(high(
+            None,
+            format!(
+                "the archive's directory lists {} entries, but the archive holds {}",
+                listed.len(),
+                names.len()
+            ),
+        ));
+    }
+    Ok(findings)
 }

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{self, BufRead, Read};
+use std::rc::Rc;
 
 /// Strings longer than this are not kept (no module or name is this long).
 const MAX_KEPT_STRING: u64 = 1024;
@@ -13,8 +14,14 @@ const MAX_LINE: usize = 64 << 10;
 /// The most stack entries and memo entries modelled.
 const MAX_STACK: usize = 1 << 20;
 const MAX_MEMO: usize = 1 << 20;
-/// Nesting deeper than this is reported: it crashes Python's loader (RecursionError).
+/// Nesting deeper than this is noted: what loads it may recurse that deep (repr, comparisons).
 pub const DEEP_NESTING: usize = 1000;
+/// The most distinct imports and problems recorded.
+const MAX_IMPORTS: usize = 10_000;
+const MAX_PROBLEMS: usize = 64;
+/// PyTorch's legacy format: five pickles (magic number, protocol, system info, the object,
+/// the storage keys), then raw tensor data, which is not walked.
+const LEGACY_PICKLES: usize = 5;
 const HIGHEST_PROTOCOL: u8 = 5;
 
 /// An import a pickle performs: `module.name`.
@@ -35,10 +42,11 @@ pub struct Analysis {
     pub deepest_nesting: usize,
 }
 
+/// A modelled stack entry. Strings are shared, so DUP and memo reads copy nothing.
 #[derive(Clone, Debug)]
 enum Item {
     Mark,
-    Str(String),
+    Str(Rc<str>),
     Other,
 }
 
@@ -46,6 +54,8 @@ enum Item {
 enum Stop {
     Eof,
     Malformed(String),
+    /// One of this walker's own bounds, which Python does not have: always reported.
+    Limit(String),
 }
 
 impl From<io::Error> for Stop {
@@ -67,10 +77,11 @@ pub fn analyse(reader: impl Read) -> io::Result<Analysis> {
     loop {
         if input.fill_buf()?.is_empty() {
             if analysis.pickles == 0 {
-                analysis
-                    .problems
-                    .push("the file is empty, not a pickle".into());
+                analysis.problem("the file is empty, not a pickle".into());
             }
+            return Ok(analysis);
+        }
+        if analysis.pickles >= LEGACY_PICKLES {
             return Ok(analysis);
         }
         let mut walk = Walk::default();
@@ -78,20 +89,46 @@ pub fn analyse(reader: impl Read) -> io::Result<Analysis> {
         analysis.deepest_nesting = analysis.deepest_nesting.max(walk.deepest);
         match result {
             Ok(()) => analysis.pickles = analysis.pickles.saturating_add(1),
-            // What follows complete pickles need not be a pickle (PyTorch's raw storages).
-            Err(_) if analysis.pickles > 0 => return Ok(analysis),
+            Err(Stop::Limit(reason)) => {
+                analysis.problem(format!(
+                    "the pickle goes past a bound of this analysis: {reason}"
+                ));
+                return Ok(analysis);
+            }
+            // What follows complete pickles need not be a pickle (PyTorch's raw storages):
+            // data that does not even begin like one ends the walk.
+            Err(_) if analysis.pickles > 0 && walk.opcodes <= 1 => return Ok(analysis),
             Err(Stop::Eof) => {
-                analysis
-                    .problems
-                    .push("the pickle is truncated: it ends before its STOP opcode".into());
+                analysis.problem(format!(
+                    "the pickle is truncated: it ends before its STOP opcode{}",
+                    after(analysis.pickles)
+                ));
                 return Ok(analysis);
             }
             Err(Stop::Malformed(reason)) => {
-                analysis
-                    .problems
-                    .push(format!("the pickle is malformed: {reason}"));
+                analysis.problem(format!(
+                    "the pickle is malformed: {reason}{}",
+                    after(analysis.pickles)
+                ));
                 return Ok(analysis);
             }
+        }
+    }
+}
+
+fn after(pickles: usize) -> String {
+    if pickles == 0 {
+        String::new()
+    } else {
+        format!(" (after {pickles} complete pickles)")
+    }
+}
+
+impl Analysis {
+    /// Records a problem once, up to a bound.
+    fn problem(&mut self, problem: String) {
+        if !self.problems.contains(&problem) && self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(problem);
         }
     }
 }
@@ -102,6 +139,8 @@ struct Walk {
     memo: HashMap<u64, Item>,
     marks: usize,
     deepest: usize,
+    /// Opcodes read so far.
+    opcodes: u64,
 }
 
 fn read_u8(input: &mut impl BufRead) -> Result<u8, Stop> {
@@ -125,7 +164,7 @@ fn read_line(input: &mut impl BufRead) -> Result<String, Stop> {
     }
     if line.pop() != Some(b'\n') {
         return Err(if n > MAX_LINE {
-            Stop::Malformed(format!("a text argument is over {MAX_LINE} bytes"))
+            Stop::Limit(format!("a text argument is over {MAX_LINE} bytes"))
         } else {
             Stop::Eof
         });
@@ -138,7 +177,9 @@ fn read_data(input: &mut impl BufRead, len: u64, text: bool) -> Result<Item, Sto
     if text && len <= MAX_KEPT_STRING {
         let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
         input.read_exact(&mut bytes)?;
-        return Ok(Item::Str(String::from_utf8_lossy(&bytes).into_owned()));
+        return Ok(Item::Str(Rc::from(
+            String::from_utf8_lossy(&bytes).as_ref(),
+        )));
     }
     let skipped = io::copy(&mut input.take(len), &mut io::sink())?;
     if skipped < len {
@@ -150,7 +191,7 @@ fn read_data(input: &mut impl BufRead, len: u64, text: bool) -> Result<Item, Sto
 impl Walk {
     fn push(&mut self, item: Item) -> Result<(), Stop> {
         if self.stack.len() >= MAX_STACK {
-            return Err(Stop::Malformed(format!(
+            return Err(Stop::Limit(format!(
                 "its stack grows past {MAX_STACK} entries"
             )));
         }
@@ -216,14 +257,24 @@ impl Walk {
         self.push(item)
     }
 
-    fn import(analysis: &mut Analysis, module: String, name: String) {
-        analysis.imports.insert(Import { module, name });
+    fn import(analysis: &mut Analysis, module: &str, name: &str) -> Result<(), Stop> {
+        if analysis.imports.len() >= MAX_IMPORTS {
+            return Err(Stop::Limit(format!(
+                "it imports over {MAX_IMPORTS} distinct names"
+            )));
+        }
+        analysis.imports.insert(Import {
+            module: module.to_string(),
+            name: name.to_string(),
+        });
+        Ok(())
     }
 
     /// Walks one pickle up to its STOP.
     fn run(&mut self, input: &mut impl BufRead, analysis: &mut Analysis) -> Result<(), Stop> {
         loop {
             let opcode = read_u8(input)?;
+            self.opcodes = self.opcodes.saturating_add(1);
             match opcode {
                 b'.' => return Ok(()),
                 b'(' => self.push(Item::Mark)?,
@@ -272,8 +323,13 @@ impl Walk {
                 // Strings: kept when short, as an import's operands may come from them.
                 b'S' | b'V' => {
                     let line = read_line(input)?;
-                    let text = line.trim_matches(|c| c == '\'' || c == '"').to_string();
-                    self.push(Item::Str(text))?;
+                    let text = line.trim_matches(|c| c == '\'' || c == '"');
+                    let item = if text.len() as u64 <= MAX_KEPT_STRING {
+                        Item::Str(Rc::from(text))
+                    } else {
+                        Item::Other
+                    };
+                    self.push(item)?;
                 }
                 b'T' | b'X' => {
                     let len = u64::from(u32::from_le_bytes(read_le::<4>(input)?));
@@ -335,10 +391,7 @@ impl Walk {
                 }
                 // Memo.
                 b'p' => {
-                    let index = read_line(input)?
-                        .trim()
-                        .parse()
-                        .map_err(|_| Stop::Malformed("a PUT index is not a number".into()))?;
+                    let index = memo_index(&read_line(input)?)?;
                     self.memo_put(index)?;
                 }
                 b'q' => {
@@ -354,10 +407,7 @@ impl Walk {
                     self.memo_put(index)?;
                 }
                 b'g' => {
-                    let index = read_line(input)?
-                        .trim()
-                        .parse()
-                        .map_err(|_| Stop::Malformed("a GET index is not a number".into()))?;
+                    let index = memo_index(&read_line(input)?)?;
                     self.memo_get(index)?;
                 }
                 b'h' => {
@@ -372,13 +422,13 @@ impl Walk {
                 b'c' => {
                     let module = read_line(input)?;
                     let name = read_line(input)?;
-                    Self::import(analysis, module, name);
+                    Self::import(analysis, &module, &name)?;
                     self.push(Item::Other)?;
                 }
                 b'i' => {
                     let module = read_line(input)?;
                     let name = read_line(input)?;
-                    Self::import(analysis, module, name);
+                    Self::import(analysis, &module, &name)?;
                     self.pop_mark()?;
                     self.push(Item::Other)?;
                 }
@@ -386,8 +436,10 @@ impl Walk {
                     let name = self.pop()?;
                     let module = self.pop()?;
                     match (module, name) {
-                        (Item::Str(module), Item::Str(name)) => Self::import(analysis, module, name),
-                        _ => analysis.problems.push(
+                        (Item::Str(module), Item::Str(name)) => {
+                            Self::import(analysis, &module, &name)?;
+                        }
+                        _ => analysis.problem(
                             "it imports a callable whose name is computed, not written: it cannot be checked".into(),
                         ),
                     }
@@ -401,7 +453,7 @@ impl Walk {
                     };
                     let mut code = vec![0u8; width];
                     input.read_exact(&mut code)?;
-                    analysis.problems.push(
+                    analysis.problem(
                         "it imports through copyreg's extension registry (EXT opcodes): the callable cannot be known".into(),
                     );
                     self.push(Item::Other)?;
@@ -444,6 +496,16 @@ impl Walk {
             }
         }
     }
+}
+
+/// A memo index as Python's `int()` reads it (whitespace, a sign, underscores).
+fn memo_index(text: &str) -> Result<u64, Stop> {
+    let digits: String = text.trim().chars().filter(|c| *c != '_').collect();
+    digits
+        .strip_prefix('+')
+        .unwrap_or(&digits)
+        .parse()
+        .map_err(|_| Stop::Malformed(format!("memo index {text:?} is not a number")))
 }
 
 #[cfg(test)]
@@ -531,6 +593,24 @@ mod tests {
         let analysis = analyse(&bytes[..]).unwrap();
         assert_eq!(analysis.deepest_nesting, 100_000);
         assert_eq!(analysis.pickles, 1);
+    }
+
+    #[test]
+    fn a_broken_pickle_after_a_complete_one_is_a_problem() {
+        // A second pickle that begins like one and hides an import behind a long line.
+        let mut bytes = b"K\x01.".to_vec();
+        bytes.extend_from_slice(b"S'");
+        bytes.extend(std::iter::repeat_n(b'a', 70 << 10));
+        bytes.extend_from_slice(b"'\n0cos\nsystem\n.");
+        let analysis = analyse(&bytes[..]).unwrap();
+        assert!(
+            analysis.problems[0].contains("bound"),
+            "{:?}",
+            analysis.problems
+        );
+        // A memo index written as Python's int() reads it.
+        let analysis = analyse(&b"cos\nsystem\np1_0\n0g1_0\n."[..]).unwrap();
+        assert!(analysis.problems.is_empty(), "{:?}", analysis.problems);
     }
 
     #[test]

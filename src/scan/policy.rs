@@ -44,7 +44,6 @@ const DENIED_MODULES: &[(&str, Severity, &str)] = &[
     ("_pickle", Severity::Critical, "loads another pickle"),
     ("cPickle", Severity::Critical, "loads another pickle"),
     ("dill", Severity::Critical, "loads another pickle"),
-    ("joblib", Severity::Critical, "loads another pickle"),
     ("shelve", Severity::Critical, "loads another pickle"),
     ("multiprocessing", Severity::Critical, "starts processes"),
     ("asyncio", Severity::Critical, "runs commands"),
@@ -284,12 +283,19 @@ pub fn judge(import: &Import) -> Option<(Severity, String)> {
     {
         return Some((*severity, format!("imports {full}, which {why}")));
     }
-    let allowed = ALLOWED
+    if ALLOWED
         .iter()
         .any(|(m, names)| *m == module && names.contains(&name))
-        || module == "numpy.dtypes";
-    if allowed {
+    {
         return None;
+    }
+    // From protocol 4 on, the unpickler follows dotted names from the module it imports
+    // (`numpy.dtypes` / `__builtins__.get`), reaching anything.
+    if name.contains('.') {
+        return Some((
+            Severity::High,
+            format!("imports {full}, a dotted name that reaches through an attribute chain"),
+        ));
     }
     Some((
         Severity::Medium,
@@ -320,5 +326,13 @@ mod tests {
         assert_eq!(judged("builtins", "set"), None);
         assert_eq!(judged("osmosis", "run"), Some(Severity::Medium));
         assert_eq!(judged("mymodule", "Net"), Some(Severity::Medium));
+        assert_eq!(
+            judged("numpy.dtypes", "__builtins__.get"),
+            Some(Severity::High)
+        );
+        assert_eq!(
+            judged("collections", "OrderedDict.fromkeys"),
+            Some(Severity::High)
+        );
     }
 }
