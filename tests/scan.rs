@@ -421,6 +421,45 @@ fn reports_of_modelscan_and_picklescan_become_scan_attestations() {
         );
     }
 
+    // A report that covers none of the files cannot make the verdict clean.
+    let empty = ws.path("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let empty_report = ws.path("empty.json");
+    Command::new("modelscan")
+        .arg("-p")
+        .arg(&empty)
+        .args(["-r", "json", "-o"])
+        .arg(&empty_report)
+        .output()
+        .unwrap();
+    assert!(
+        empty_report.exists(),
+        "modelscan writes a report for an empty directory"
+    );
+    let spec = format!("modelscan:{}", empty_report.display());
+    let out = run(&[
+        "attest", "--key", key, "--type", "scan", "--import", &spec, &reference, "--output", "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let verified: Value = serde_json::from_str(&ok(&[
+        "verify-attestation",
+        "--key",
+        public.to_str().unwrap(),
+        "--type",
+        "scan",
+        &reference,
+        "--output",
+        "json",
+    ]))
+    .unwrap();
+    let verdicts: Vec<&Value> = verified["attestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["statement"]["predicate"]["result"]["verdict"])
+        .collect();
+    assert!(verdicts.iter().all(|v| *v != "clean"), "{verdicts:?}");
+
     // A report about other files, or not a report at all, attaches nothing.
     let before = snapshot(&ws.layout());
     let other = ws.path("other.json");

@@ -40,10 +40,18 @@ pub enum PredicateError {
     NotText,
     #[error("{0}")]
     NotProvenance(String),
+    #[error(
+        "https://sigstore.dev/cosign/sign/v1 is cosign's signature type, not an attestation type: use sign and verify"
+    )]
+    SignatureType,
 }
 
-/// The predicate type a `--type` value names: a short name, or any absolute URI.
+/// The predicate type a `--type` value names: a short name, or any absolute URI. cosign's
+/// signature type is refused: a signature made as an attestation would verify as a signature.
 pub fn resolve_type(name: &str) -> Result<String, PredicateError> {
+    if name == crate::signature::SIGN_PREDICATE_TYPE {
+        return Err(PredicateError::SignatureType);
+    }
     if let Some((_, uri)) = SHORT_NAMES.iter().find(|(short, _)| *short == name) {
         return Ok((*uri).to_string());
     }
@@ -116,7 +124,15 @@ mod tests {
             "https://example.com/scan/v1"
         );
         assert_eq!(resolve_type("urn:example:x").unwrap(), "urn:example:x");
-        for bad in ["sbom", "", "no scheme", ":x", "https:", "a b:c"] {
+        for bad in [
+            "sbom",
+            "",
+            "no scheme",
+            ":x",
+            "https:",
+            "a b:c",
+            "https://sigstore.dev/cosign/sign/v1",
+        ] {
             assert!(resolve_type(bad).is_err(), "{bad:?}");
         }
     }

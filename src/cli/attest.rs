@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use modelseal::attest::attach::{AttestRequest, attest};
 use modelseal::attest::predicate::{self, MAX_PREDICATE_BYTES};
 use modelseal::attest::verify::{CheckedAttestation, verify_attestations};
+use modelseal::modelpack::ModelPack;
 use modelseal::oci::Access;
 use modelseal::reference::Reference;
 use modelseal::scan::SCAN_PREDICATE_TYPE;
@@ -77,15 +78,14 @@ fn read_bounded(path: &Path, limit: u64, what: &str) -> anyhow::Result<Vec<u8>> 
     Ok(bytes)
 }
 
-/// The scan predicate from another scanner's report (`KIND:FILE`) about `reference`'s files.
-fn imported_scan(reference: &Reference, spec: &str) -> anyhow::Result<Value> {
+/// The scan predicate from another scanner's report (`KIND:FILE`) about `pack`'s files.
+fn imported_scan(pack: &ModelPack, spec: &str) -> anyhow::Result<Value> {
     let Some((kind, path)) = spec.split_once(':') else {
         bail!("--import takes KIND:FILE, e.g. modelscan:report.json");
     };
     let kind: ReportKind = kind.parse().map_err(anyhow::Error::msg)?;
     let bytes = read_bounded(Path::new(path), MAX_REPORT_BYTES, "a report")?;
-    let pack = super::inspect::read(reference)?;
-    let scan = import(kind, &bytes, &pack).with_context(|| format!("cannot import {path}"))?;
+    let scan = import(kind, &bytes, pack).with_context(|| format!("cannot import {path}"))?;
     let now = now();
     Ok(scan.predicate(&now, &now))
 }
@@ -100,23 +100,25 @@ fn now() -> String {
 pub fn run_attest(args: AttestArgs) -> anyhow::Result<()> {
     // Everything that can be wrong with the input is found before anything is written.
     let predicate_type = predicate::resolve_type(&args.predicate_type)?;
-    let predicate = match (&args.predicate, &args.import) {
+    let store = super::open_store(&args.reference, Access::Read)?;
+    // The reference is resolved once: what is attested is the digest the predicate is about.
+    let (predicate, subject) = match (&args.predicate, &args.import) {
         (_, Some(spec)) => {
             if predicate_type != SCAN_PREDICATE_TYPE {
                 bail!("--import makes a scan result: use it with --type scan");
             }
-            imported_scan(&args.reference, spec)?
+            let pack = super::inspect::read(&args.reference)?;
+            (imported_scan(&pack, spec)?, pack.descriptor)
         }
         (Some(path), None) => {
             let bytes = read_bounded(path, MAX_PREDICATE_BYTES, "a predicate")?;
-            predicate::from_file(&predicate_type, &bytes, &now())
-                .with_context(|| format!("cannot use {} as the predicate", path.display()))?
+            let predicate = predicate::from_file(&predicate_type, &bytes, &now())
+                .with_context(|| format!("cannot use {} as the predicate", path.display()))?;
+            (predicate, store.resolve(&args.reference.target)?)
         }
         (None, None) => bail!("give --predicate FILE (or --import with --type scan)"),
     };
     let key = super::keys::read_private_key(&args.key)?;
-    let store = super::open_store(&args.reference, Access::Read)?;
-    let subject = store.resolve(&args.reference.target)?;
     let repository = repository_name(&args.reference);
     let attached = attest(
         store.as_ref(),

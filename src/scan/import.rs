@@ -55,6 +55,32 @@ struct ModelscanReport {
 struct ModelscanSummary {
     #[serde(default)]
     modelscan_version: Option<String>,
+    #[serde(default)]
+    scanned: Option<ModelscanScanned>,
+}
+
+#[derive(Deserialize)]
+struct ModelscanScanned {
+    #[serde(default)]
+    scanned_files: Vec<String>,
+}
+
+/// What a report says it covered: the files it scanned (`None` when it does not list them),
+/// and how many.
+struct Coverage {
+    files: Option<Vec<String>>,
+    count: Option<usize>,
+}
+
+/// File name endings of model formats a report is expected to cover.
+const MODEL_ENDINGS: [&str; 15] = [
+    ".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".dill", ".dat", ".data", ".npy",
+    ".npz", ".h5", ".keras", ".pb",
+];
+
+fn is_model_file(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    MODEL_ENDINGS.iter().any(|e| lower.ends_with(e))
 }
 
 #[derive(Deserialize)]
@@ -86,25 +112,66 @@ pub fn import(kind: ReportKind, bytes: &[u8], pack: &ModelPack) -> Result<Scan, 
             })
             .collect(),
     };
-    let findings = match kind {
+    let (findings, coverage) = match kind {
         ReportKind::Modelscan => modelscan(bytes, &mut scan.scanner)?,
         ReportKind::Picklescan => picklescan(bytes, &mut scan.scanner)?,
     };
+    let mut mentioned = vec![false; scan.layers.len()];
     for (source, finding) in findings {
-        let layer = layer_for(&mut scan.layers, &source)
+        let index = layer_for(&scan.layers, &source)
             .ok_or_else(|| ImportError::UnknownFile(source.clone()))?;
-        layer.findings.push(finding);
+        if let (Some(layer), Some(seen)) = (scan.layers.get_mut(index), mentioned.get_mut(index)) {
+            layer.findings.push(finding);
+            *seen = true;
+        }
+    }
+    let covered: Vec<bool> = match &coverage.files {
+        Some(files) => {
+            let mut covered = vec![false; scan.layers.len()];
+            for file in files {
+                let (path, _) = split_member(file);
+                if let Some(seen) = layer_for(&scan.layers, &path).and_then(|i| covered.get_mut(i))
+                {
+                    *seen = true;
+                }
+            }
+            covered
+        }
+        None => {
+            // Only a count: every model file counts as covered if the count allows it.
+            let model_files = scan
+                .layers
+                .iter()
+                .filter(|l| l.path.as_deref().is_some_and(is_model_file))
+                .count();
+            let all = coverage.count.is_some_and(|n| n >= model_files);
+            mentioned.iter().map(|m| *m || all).collect()
+        }
+    };
+    let name = scan.scanner.name.clone();
+    for (layer, covered) in scan.layers.iter_mut().zip(covered) {
+        if !covered && layer.path.as_deref().is_some_and(is_model_file) {
+            layer.format = "not-covered";
+            layer.findings.push(Finding {
+                severity: Severity::Low,
+                member: None,
+                reason: format!(
+                    "{name} does not say it scanned this file: the verdict cannot be clean"
+                ),
+            });
+        }
     }
     Ok(scan)
 }
 
 /// The layer whose file path the report's path names: the same, or the report's path ends
 /// with `/` and the layer's path (scanners print the paths they were given).
-fn layer_for<'a>(layers: &'a mut [LayerScan], source: &str) -> Option<&'a mut LayerScan> {
+fn layer_for(layers: &[LayerScan], source: &str) -> Option<usize> {
     let source = source.trim_start_matches("./");
     layers
-        .iter_mut()
-        .filter(|l| {
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| {
             l.path.as_deref().is_some_and(|p| {
                 source == p
                     || source
@@ -112,7 +179,8 @@ fn layer_for<'a>(layers: &'a mut [LayerScan], source: &str) -> Option<&'a mut La
                         .is_some_and(|rest| rest.ends_with('/'))
             })
         })
-        .max_by_key(|l| l.path.as_deref().map_or(0, str::len))
+        .max_by_key(|(_, l)| l.path.as_deref().map_or(0, str::len))
+        .map(|(index, _)| index)
 }
 
 /// `path[:member]` split at the first colon after the file name.
@@ -123,7 +191,9 @@ fn split_member(source: &str) -> (String, Option<String>) {
     }
 }
 
-fn modelscan(bytes: &[u8], scanner: &mut Scanner) -> Result<Vec<(String, Finding)>, ImportError> {
+type Reported = (Vec<(String, Finding)>, Coverage);
+
+fn modelscan(bytes: &[u8], scanner: &mut Scanner) -> Result<Reported, ImportError> {
     let unreadable = |reason: String| ImportError::Unreadable {
         kind: "modelscan",
         reason,
@@ -134,6 +204,10 @@ fn modelscan(bytes: &[u8], scanner: &mut Scanner) -> Result<Vec<(String, Finding
     if let Some(version) = report.summary.modelscan_version {
         scanner.version = version;
     }
+    let coverage = Coverage {
+        files: report.summary.scanned.map(|s| s.scanned_files),
+        count: None,
+    };
     let mut findings = Vec::new();
     for issue in report.issues {
         let severity = match issue.severity.to_ascii_uppercase().as_str() {
@@ -169,10 +243,10 @@ fn modelscan(bytes: &[u8], scanner: &mut Scanner) -> Result<Vec<(String, Finding
             },
         ));
     }
-    Ok(findings)
+    Ok((findings, coverage))
 }
 
-fn picklescan(bytes: &[u8], scanner: &mut Scanner) -> Result<Vec<(String, Finding)>, ImportError> {
+fn picklescan(bytes: &[u8], scanner: &mut Scanner) -> Result<Reported, ImportError> {
     let text = std::str::from_utf8(bytes).map_err(|e| ImportError::Unreadable {
         kind: "picklescan",
         reason: e.to_string(),
@@ -186,7 +260,27 @@ fn picklescan(bytes: &[u8], scanner: &mut Scanner) -> Result<Vec<(String, Findin
     scanner.uri = "https://github.com/mmaitre314/picklescan".into();
     scanner.name = "picklescan".into();
     let mut findings = Vec::new();
+    let mut count = None;
     for line in text.lines() {
+        if let Some(n) = line.strip_prefix("Scanned files: ") {
+            count = n.trim().parse().ok();
+            continue;
+        }
+        // `WARNING: could not parse PATH as pickle: REASON`
+        if let Some(rest) = line.strip_prefix("WARNING: could not parse ")
+            && let Some((source, reason)) = rest.split_once(" as pickle: ")
+        {
+            let (path, member) = split_member(source);
+            findings.push((
+                path,
+                Finding {
+                    severity: Severity::High,
+                    member,
+                    reason: format!("picklescan could not parse it as a pickle: {reason}"),
+                },
+            ));
+            continue;
+        }
         // `PATH[:MEMBER]: dangerous import 'module name' FOUND`
         let Some(body) = line.strip_suffix(" FOUND") else {
             continue;
@@ -213,5 +307,5 @@ fn picklescan(bytes: &[u8], scanner: &mut Scanner) -> Result<Vec<(String, Findin
             },
         ));
     }
-    Ok(findings)
+    Ok((findings, Coverage { files: None, count }))
 }

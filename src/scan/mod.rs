@@ -109,7 +109,7 @@ impl Scan {
     pub fn is_incomplete(&self) -> bool {
         self.layers
             .iter()
-            .any(|l| l.format == "tar" || l.format == "unrecognised")
+            .any(|l| matches!(l.format, "tar" | "unrecognised" | "not-covered"))
     }
 
     /// `flagged`, else `incomplete`, else `clean`.
