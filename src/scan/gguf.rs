@@ -11,7 +11,12 @@ const MAX_STRING: u64 = 16 << 20;
 const MAX_ARRAY: u64 = 1 << 28;
 /// The most header bytes read in all.
 const MAX_HEADER: u64 = 1 << 30;
-const MAX_DIMS: u32 = 8;
+/// ggml tensors have at most four dimensions.
+const MAX_DIMS: u32 = 4;
+/// The longest metadata key read.
+const MAX_KEY: u64 = 64 << 10;
+/// The data section's alignment unless `general.alignment` says otherwise.
+const DEFAULT_ALIGNMENT: u64 = 32;
 
 struct Header<R> {
     reader: R,
@@ -86,6 +91,18 @@ impl<R: Read> Header<R> {
         self.skip(len)
     }
 
+    /// A metadata key, read (keys are short).
+    fn key(&mut self) -> Result<String, Problem> {
+        let len = self.count()?;
+        if len > MAX_KEY {
+            return Err(Problem::Bad(format!("a metadata key claims {len} bytes")));
+        }
+        let mut key = vec![0u8; usize::try_from(len).unwrap_or(0)];
+        self.reader.read_exact(&mut key)?;
+        self.read = self.read.saturating_add(len);
+        Ok(String::from_utf8_lossy(&key).into_owned())
+    }
+
     fn value(&mut self, kind: u32, depth: u8) -> Result<(), Problem> {
         let width = match kind {
             0 | 1 | 7 => 1,
@@ -143,11 +160,20 @@ fn walk<R: Read>(header: &mut Header<R>, size: u64) -> Result<(), Problem> {
             "the header claims {tensors} tensors and {keys} metadata keys"
         )));
     }
+    let mut alignment = DEFAULT_ALIGNMENT;
     for _ in 0..keys {
-        header.string()?;
+        let key = header.key()?;
         let kind = header.u32()?;
-        header.value(kind, 0)?;
+        if key == "general.alignment" && kind == 4 {
+            alignment = u64::from(header.u32()?);
+            if alignment == 0 || !alignment.is_power_of_two() {
+                return Err(Problem::Bad(format!("general.alignment is {alignment}")));
+            }
+        } else {
+            header.value(kind, 0)?;
+        }
     }
+    let mut offsets = Vec::new();
     for _ in 0..tensors {
         header.string()?;
         let dims = header.u32()?;
@@ -165,9 +191,20 @@ fn walk<R: Read>(header: &mut Header<R>, size: u64) -> Result<(), Problem> {
             return Err(Problem::Bad(format!("a tensor has unknown type {kind}")));
         }
         let offset = header.u64()?;
-        if offset >= size {
+        if offset.checked_rem(alignment) != Some(0) {
             return Err(Problem::Bad(format!(
-                "a tensor's data starts at {offset}, past the end of the file ({size} bytes)"
+                "a tensor's data offset {offset} is not aligned to {alignment}"
+            )));
+        }
+        offsets.push((offset, elements));
+    }
+    // Offsets count from the data section, which starts at the next alignment boundary.
+    let data_start = header.read.div_ceil(alignment).saturating_mul(alignment);
+    for (offset, elements) in offsets {
+        let start = data_start.saturating_add(offset);
+        if elements > 0 && start >= size {
+            return Err(Problem::Bad(format!(
+                "a tensor's data starts at byte {start}, past the end of the file ({size} bytes)"
             )));
         }
     }
@@ -211,6 +248,10 @@ mod tests {
         };
         let good = gguf(1, &[("general.architecture", 8, name)], 0);
         assert!(check(&good[..], good.len() as u64).unwrap().is_empty());
+        let misaligned = gguf(1, &[], 3);
+        assert!(
+            check(&misaligned[..], misaligned.len() as u64).unwrap()[0].contains("not aligned")
+        );
         let past = gguf(1, &[], 1 << 40);
         assert!(check(&past[..], past.len() as u64).unwrap()[0].contains("past the end"));
         let mut many = gguf(0, &[], 0);

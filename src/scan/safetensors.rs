@@ -50,7 +50,8 @@ pub fn check(reader: &mut impl Read, size: u64) -> std::io::Result<Vec<String>> 
     };
     let mut header = vec![0u8; usize::try_from(header_len).unwrap_or(0)];
     reader.read_exact(&mut header)?;
-    let parsed: serde_json::Value = match crate::json::from_slice_strict(&header) {
+    // Read as safetensors itself reads it (serde_json: UTF-8, no case folding).
+    let parsed: serde_json::Value = match serde_json::from_slice(&header) {
         Ok(v) => v,
         Err(e) => {
             problems.push(format!("the header is not valid JSON: {e}"));
@@ -85,6 +86,16 @@ pub fn check(reader: &mut impl Read, size: u64) -> std::io::Result<Vec<String>> 
             problems.push(format!("tensors {a:?} and {b:?} overlap"));
         }
     }
+    // safetensors itself requires the tensors to fill the data exactly: a gap or a tail is
+    // data no tensor accounts for.
+    let covered: u64 = ranges.iter().fold(0, |sum, ((begin, end), _)| {
+        sum.saturating_add(end.saturating_sub(*begin))
+    });
+    if problems.is_empty() && covered != data_len {
+        problems.push(format!(
+            "the tensors account for {covered} of the {data_len} data bytes: the rest is hidden data"
+        ));
+    }
     Ok(problems)
 }
 
@@ -105,10 +116,15 @@ fn tensor_range(tensor: &serde_json::Value, data_len: u64) -> Result<(u64, u64),
             .checked_mul(dim)
             .ok_or("its shape overflows 64 bits")?;
     }
-    let bytes = elements
+    let bits_total = elements
         .checked_mul(bits)
-        .map(|b| b.div_ceil(8))
         .ok_or("its size overflows 64 bits")?;
+    if bits_total % 8 != 0 {
+        return Err(format!(
+            "{elements} elements of {dtype} do not fill whole bytes"
+        ));
+    }
+    let bytes = bits_total / 8;
     let offsets = tensor["data_offsets"]
         .as_array()
         .ok_or("it has no data_offsets")?;
@@ -152,6 +168,12 @@ mod tests {
     }
 
     #[test]
+    fn names_differing_only_in_case_are_two_tensors() {
+        let header = r#"{"A":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"a":{"dtype":"U8","shape":[4],"data_offsets":[4,8]}}"#;
+        assert_eq!(problems(&file(header, 8)), Vec::<String>::new());
+    }
+
+    #[test]
     fn a_sound_header_has_no_problems() {
         let header = r#"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"BF16","shape":[4],"data_offsets":[16,24]}}"#;
         assert_eq!(problems(&file(header, 24)), Vec::<String>::new());
@@ -189,7 +211,17 @@ mod tests {
                 "overflows",
             ),
             (r#"[1]"#, 0, "not a JSON object"),
-            (r#"{"a":1,"a":2}"#, 0, "not valid JSON"),
+            (
+                r#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}}"#,
+                8,
+                "hidden data",
+            ),
+            (
+                r#"{"a":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}}"#,
+                2,
+                "whole bytes",
+            ),
+            (r#"{"a":"#, 0, "not valid JSON"),
         ] {
             let found = problems(&file(header, data));
             assert!(
