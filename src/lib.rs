@@ -20,6 +20,7 @@ pub mod json;
 pub mod keys;
 pub mod modelpack;
 pub mod oci;
+pub mod policy;
 pub mod reference;
 pub mod scan;
 pub mod sign;

@@ -25,6 +25,7 @@ mod keys;
 mod output;
 mod pack;
 mod password;
+mod policy;
 mod provenance;
 mod quickstart;
 mod scan;
@@ -89,7 +90,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Sign an artifact's digest with a key, in cosign's bundle (default) or legacy format.
     Sign(sign::SignArgs),
-    /// Verify an artifact's signatures with a public key; exit 0 when at least one verifies.
+    /// Verify an artifact's signatures with a public key (exit 0 when one verifies), or decide
+    /// with an admission policy (exit 0 admitted, 1 rejected).
     Verify(sign::VerifyArgs),
     /// Attach a signed in-toto attestation (SLSA provenance, scan results, any predicate).
     Attest(Box<attest::AttestArgs>),
@@ -100,6 +102,9 @@ enum Command {
     /// Scan a ModelPack's layers (pickles, PyTorch archives, safetensors, GGUF); exit 1 when
     /// flagged. --attest signs and attaches the result.
     Scan(Box<scan::Args>),
+    /// Check admission policy files.
+    #[command(subcommand)]
+    Policy(policy::Command),
     /// Show the referrers and signature tags attached to an artifact.
     Tree(tree::Args),
     /// Copy an artifact between stores with every referrer and signature tag.
@@ -127,6 +132,7 @@ pub fn main() -> ExitCode {
         Command::VerifyAttestation(args) => attest::run_verify_attestation(args),
         Command::Provenance(args) => provenance::run(*args),
         Command::Scan(args) => scan::run(*args),
+        Command::Policy(command) => policy::run(command),
         Command::Tree(args) => tree::run(args),
         Command::Copy(args) => copy::run(args),
         Command::GenerateKeyPair(args) => keys::generate(args),

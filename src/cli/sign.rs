@@ -36,8 +36,14 @@ pub struct SignArgs {
 #[derive(clap::Args)]
 pub struct VerifyArgs {
     /// The public key (PKIX PEM, as `cosign.pub`).
-    #[arg(long)]
-    key: PathBuf,
+    #[arg(long, required_unless_present = "policy", conflicts_with = "policy")]
+    key: Option<PathBuf>,
+    /// Decide by this admission policy (YAML or JSON) instead of one key.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Evaluate the policy as of this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME", requires = "policy")]
+    at: Option<String>,
     /// The artifact; a tag is resolved once and that digest is verified.
     reference: Reference,
     /// Annotation the signature must carry (repeatable).
@@ -122,7 +128,14 @@ pub fn verify_reference(
 }
 
 pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
-    let key = read_public_key(&args.key)?;
+    let key = match (&args.key, &args.policy) {
+        (_, Some(policy)) => {
+            return super::policy::decide(&args.reference, policy, args.at.as_deref(), args.output);
+        }
+        (Some(key), None) => key,
+        (None, None) => anyhow::bail!("give --key PUB or --policy FILE"),
+    };
+    let key = read_public_key(key)?;
     let annotations = annotation_map(&args.annotations)?;
     let (pinned, verification) = verify_reference(&args.reference, &key, &annotations)?;
     let key_name = key_id(&key)?;

@@ -1,0 +1,18 @@
+package modelseal
+
+# The input is documented in docs/policy.md: statement, predicateType, predicate, signer,
+# subject, modelpack and now.
+
+builder := input.predicate.runDetails.builder.id
+
+deny contains msg if {
+	not builder in data.trusted_builders
+	msg := sprintf("the builder %v is not trusted", [builder])
+}
+
+repository := object.get(input.predicate.buildDefinition.externalParameters, ["source", "repository"], "")
+
+deny contains msg if {
+	not repository in data.trusted_repositories
+	msg := sprintf("the source repository %v is not trusted", [repository])
+}

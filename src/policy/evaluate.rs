@@ -1,0 +1,427 @@
+//! Evaluating a policy for one reference: find the policy whose scope matches best, resolve
+//! the reference once, gather the evidence (signatures and attestations verified with the
+//! policy's authorities, the ModelPack itself), check each requirement, and decide. The
+//! decision lists every requirement with its evidence or its reasons; given the same inputs
+//! and evaluation time it is the same, byte for byte.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::model::{Mode, NoMatch};
+use super::{AttestationRequirement, ModelPackRules, Policy, PolicySet, Threshold};
+use crate::attest::statement::Statement;
+use crate::attest::verify::verify_attestations;
+use crate::modelpack::ModelPack;
+use crate::oci::{Descriptor, Store, StoreError};
+use crate::reference::Reference;
+use crate::verify::{Expectations, VerifyError, verify_signatures};
+
+/// One requirement of the policy and how it fared.
+#[derive(Clone, Debug, Serialize)]
+pub struct Requirement {
+    pub requirement: String,
+    pub passed: bool,
+    /// What satisfied it: authorities, digests, predicate types, times.
+    pub evidence: Vec<Value>,
+    /// Why it failed (or what it noticed).
+    pub reasons: Vec<String>,
+}
+
+/// The admission decision.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    pub reference: String,
+    pub digest: Option<String>,
+    pub policy: Option<String>,
+    pub mode: Option<Mode>,
+    /// `admit` or `reject`.
+    pub decision: &'static str,
+    pub evaluated_at: String,
+    pub requirements: Vec<Requirement>,
+    /// Failed requirements a `warn` policy admitted anyway, and the rules' `warn` messages.
+    pub warnings: Vec<String>,
+}
+
+impl Decision {
+    pub fn admitted(&self) -> bool {
+        self.decision == "admit"
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluateError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error("{0}")]
+    Ambiguous(String),
+}
+
+/// The policy that covers `reference`: the most specific matching scope wins; a tie between
+/// policies is an error.
+pub fn policy_for<'a>(
+    set: &'a PolicySet,
+    reference: &Reference,
+) -> Result<Option<&'a Policy>, EvaluateError> {
+    let subject = super::scope::subject_of(reference);
+    let mut best: Option<(usize, &Policy)> = None;
+    let mut tied: Option<&Policy> = None;
+    for policy in &set.policies {
+        let Some(specificity) = policy
+            .scopes
+            .iter()
+            .filter(|s| s.matches(&subject))
+            .map(super::scope::Scope::specificity)
+            .max()
+        else {
+            continue;
+        };
+        match best {
+            Some((b, _)) if specificity < b => {}
+            Some((b, _)) if specificity == b => tied = Some(policy),
+            _ => {
+                best = Some((specificity, policy));
+                tied = None;
+            }
+        }
+    }
+    if let (Some((_, a)), Some(b)) = (best, tied) {
+        return Err(EvaluateError::Ambiguous(format!(
+            "policies {:?} and {:?} cover {subject} equally; make one scope more specific",
+            a.name, b.name
+        )));
+    }
+    Ok(best.map(|(_, p)| p))
+}
+
+/// Evaluates `set` for `reference` in `store` at time `at`.
+pub fn evaluate(
+    set: &PolicySet,
+    reference: &Reference,
+    store: &dyn Store,
+    at: jiff::Timestamp,
+) -> Result<Decision, EvaluateError> {
+    let evaluated_at = at.to_string();
+    let Some(policy) = policy_for(set, reference)? else {
+        let admit = set.no_match == NoMatch::Admit;
+        return Ok(Decision {
+            reference: reference.to_string(),
+            digest: None,
+            policy: None,
+            mode: None,
+            decision: if admit { "admit" } else { "reject" },
+            evaluated_at,
+            requirements: vec![Requirement {
+                requirement: "scope".into(),
+                passed: admit,
+                evidence: Vec::new(),
+                reasons: vec![format!(
+                    "no policy covers {} (noMatch: {})",
+                    super::scope::subject_of(reference),
+                    if admit { "admit" } else { "reject" }
+                )],
+            }],
+            warnings: Vec::new(),
+        });
+    };
+    let subject = store.resolve(&reference.target)?;
+    let pack = crate::modelpack::read(store, &subject);
+    let mut requirements = Vec::new();
+    let mut warnings = Vec::new();
+    if let Some(threshold) = &policy.signatures {
+        requirements.push(signatures(store, &subject, policy, threshold)?);
+    }
+    for requirement in &policy.attestations {
+        let (checked, warned) = attestations(
+            store,
+            &subject,
+            reference,
+            policy,
+            requirement,
+            pack.as_ref().ok(),
+            &evaluated_at,
+            at,
+        )?;
+        requirements.push(checked);
+        warnings.extend(warned);
+    }
+    if let Some(rules) = &policy.modelpack {
+        requirements.push(match &pack {
+            Ok(pack) => modelpack(pack, rules),
+            Err(e) => Requirement {
+                requirement: "modelpack".into(),
+                passed: false,
+                evidence: Vec::new(),
+                reasons: vec![format!("it is not a valid ModelPack: {e}")],
+            },
+        });
+    }
+    let failed: Vec<&Requirement> = requirements.iter().filter(|r| !r.passed).collect();
+    let admit = match policy.mode {
+        Mode::Enforce => failed.is_empty(),
+        Mode::Warn | Mode::Audit => true,
+    };
+    if policy.mode == Mode::Warn {
+        for requirement in &failed {
+            warnings.push(format!(
+                "{} failed: {}",
+                requirement.requirement,
+                requirement.reasons.join("; ")
+            ));
+        }
+    }
+    Ok(Decision {
+        reference: reference.to_string(),
+        digest: Some(subject.digest.to_string()),
+        policy: Some(policy.name.clone()),
+        mode: Some(policy.mode),
+        decision: if admit { "admit" } else { "reject" },
+        evaluated_at,
+        requirements,
+        warnings,
+    })
+}
+
+fn signatures(
+    store: &dyn Store,
+    subject: &Descriptor,
+    policy: &Policy,
+    threshold: &Threshold,
+) -> Result<Requirement, EvaluateError> {
+    let none = BTreeMap::new();
+    let mut evidence = Vec::new();
+    let mut missing = Vec::new();
+    for index in &threshold.authorities {
+        let Some(authority) = policy.authorities.get(*index) else {
+            continue;
+        };
+        let verification = verify_signatures(
+            store,
+            subject,
+            &Expectations {
+                key: &authority.key,
+                annotations: &none,
+            },
+        )?;
+        let verified: Vec<String> = verification
+            .signatures
+            .iter()
+            .filter(|s| s.outcome.is_ok())
+            .map(|s| s.source.digest.to_string())
+            .collect();
+        if verified.is_empty() {
+            missing.push(authority.name.clone());
+        } else {
+            evidence.push(json!({"authority": authority.name, "signatures": verified}));
+        }
+    }
+    // Each authority counts once, however many signatures it made.
+    let signed = evidence.len();
+    let passed = signed >= threshold.threshold;
+    let mut reasons = vec![format!(
+        "{signed} of the {} required distinct authorities signed {}",
+        threshold.threshold, subject.digest
+    )];
+    if !missing.is_empty() {
+        reasons.push(format!("no verified signature by: {}", missing.join(", ")));
+    }
+    Ok(Requirement {
+        requirement: "signatures".into(),
+        passed,
+        evidence,
+        reasons,
+    })
+}
+
+/// The time an attestation's signed content says it was made: the predicate's own fields.
+fn signed_time(statement: &Statement) -> Option<jiff::Timestamp> {
+    [
+        "/runDetails/metadata/finishedOn",
+        "/metadata/buildFinishedOn",
+        "/metadata/scanFinishedOn",
+        "/Timestamp",
+        "/timestamp",
+    ]
+    .iter()
+    .filter_map(|p| statement.predicate.pointer(p).and_then(Value::as_str))
+    .find_map(|t| t.parse().ok())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attestations(
+    store: &dyn Store,
+    subject: &Descriptor,
+    reference: &Reference,
+    policy: &Policy,
+    requirement: &AttestationRequirement,
+    pack: Option<&ModelPack>,
+    evaluated_at: &str,
+    at: jiff::Timestamp,
+) -> Result<(Requirement, Vec<String>), EvaluateError> {
+    let mut evidence = Vec::new();
+    let mut reasons = Vec::new();
+    let mut warnings = Vec::new();
+    let mut found = 0usize;
+    for index in &requirement.authorities {
+        let Some(authority) = policy.authorities.get(*index) else {
+            continue;
+        };
+        let checked =
+            verify_attestations(store, subject, &authority.key, &requirement.predicate_type)?;
+        for attestation in checked {
+            let Ok(statement) = attestation.outcome else {
+                continue;
+            };
+            found = found.saturating_add(1);
+            let source = attestation.source.digest.to_string();
+            let time = signed_time(&statement);
+            if let Some(max_age) = requirement.max_age_seconds {
+                let Some(time) = time else {
+                    reasons.push(format!(
+                        "{source} (by {}): it signs no time to judge its age by",
+                        authority.name
+                    ));
+                    continue;
+                };
+                let age = at.as_second().saturating_sub(time.as_second());
+                if age > max_age {
+                    reasons.push(format!(
+                        "{source} (by {}): made {time}, {age} s before the evaluation, older than {max_age} s",
+                        authority.name
+                    ));
+                    continue;
+                }
+            }
+            if let Some(rules) = &requirement.rules {
+                let input = json!({
+                    "statement": statement,
+                    "predicateType": statement.predicate_type,
+                    "predicate": statement.predicate,
+                    "signer": {"authority": authority.name},
+                    "subject": {"digest": subject.digest, "reference": reference.to_string()},
+                    "modelpack": pack.map(|p| json!({"manifest": p.manifest, "config": p.config})),
+                    "now": evaluated_at,
+                });
+                match rules.evaluate(&input) {
+                    Ok(verdict) => {
+                        warnings.extend(verdict.warn.iter().map(|w| format!("{source}: {w}")));
+                        if !verdict.deny.is_empty() {
+                            reasons.extend(
+                                verdict
+                                    .deny
+                                    .iter()
+                                    .map(|d| format!("{source} (by {}): {d}", authority.name)),
+                            );
+                            continue;
+                        }
+                    }
+                    // A rule that cannot be evaluated fails closed.
+                    Err(e) => {
+                        reasons.push(format!(
+                            "{source} (by {}): the rules failed: {e}",
+                            authority.name
+                        ));
+                        continue;
+                    }
+                }
+            }
+            evidence.push(json!({
+                "authority": authority.name,
+                "attestation": source,
+                "predicateType": statement.predicate_type,
+                "time": time.map(|t| t.to_string()),
+            }));
+        }
+    }
+    if found == 0 {
+        reasons.push(format!(
+            "no {} attestation verifies with the allowed authorities",
+            requirement.predicate_type
+        ));
+    }
+    Ok((
+        Requirement {
+            requirement: format!("attestation {}", requirement.predicate_type),
+            passed: !evidence.is_empty(),
+            evidence,
+            reasons,
+        },
+        warnings,
+    ))
+}
+
+fn modelpack(pack: &ModelPack, rules: &ModelPackRules) -> Requirement {
+    let mut reasons = Vec::new();
+    let family = pack.family.name();
+    if let Some(families) = &rules.families
+        && !families.iter().any(|f| f == family)
+    {
+        reasons.push(format!(
+            "its family is {family}, not one of {}",
+            families.join(", ")
+        ));
+    }
+    let total = pack.total_layer_size();
+    if let Some(max) = rules.max_size
+        && total > max
+    {
+        reasons.push(format!(
+            "its layers total {total} bytes, over the {max} allowed"
+        ));
+    }
+    for layer in &pack.layers {
+        let name = layer.filepath.as_deref().unwrap_or("(no path)");
+        if layer.untested && !rules.allow_untested {
+            reasons.push(format!("{name}: its media type was guessed (untested)"));
+        }
+        if let Some(globs) = &rules.media_types
+            && !globs
+                .iter()
+                .any(|g| g.matches(&layer.descriptor.media_type))
+        {
+            reasons.push(format!(
+                "{name}: media type {} is not allowed",
+                layer.descriptor.media_type
+            ));
+        }
+        let is_weight = layer.descriptor.media_type.contains(".weight.v1.");
+        if let (Some(formats), true) = (&rules.weight_formats, is_weight) {
+            let ending = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+            if !ending
+                .as_deref()
+                .is_some_and(|e| formats.iter().any(|f| f == e))
+            {
+                reasons.push(format!("{name}: weights must be {}", formats.join(" or ")));
+            }
+        }
+    }
+    if let Some(allowed) = &rules.licenses {
+        let licenses: Vec<String> = pack
+            .config
+            .pointer("/descriptor/licenses")
+            .and_then(Value::as_array)
+            .map(|l| {
+                l.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if licenses.is_empty() {
+            reasons.push("it declares no license".into());
+        }
+        for license in licenses.iter().filter(|l| !allowed.contains(l)) {
+            reasons.push(format!("license {license} is not allowed"));
+        }
+    }
+    Requirement {
+        requirement: "modelpack".into(),
+        passed: reasons.is_empty(),
+        evidence: vec![json!({"family": family, "layers": pack.layers.len(), "size": total})],
+        reasons,
+    }
+}

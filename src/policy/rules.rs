@@ -1,0 +1,143 @@
+//! Rego rules, run in-process by regorus in conftest's convention: `package modelseal`, and
+//! the sets `deny` and `warn` of messages. Rules are checked when the policy loads (syntax,
+//! package) and evaluated per attestation with a time limit, so a rule that loops ends.
+
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::time::Duration;
+
+use super::{MAX_RULE_BYTES, read_limited};
+
+/// How long one evaluation may run before it counts as failed.
+const EVALUATION_LIMIT: Duration = Duration::from_secs(2);
+const PACKAGE: &str = "data.modelseal";
+
+/// Loaded rules and the documents they see as `data`.
+#[derive(Clone, Debug)]
+pub struct Rules {
+    sources: Vec<(String, String)>,
+    data: Vec<serde_json::Value>,
+}
+
+/// What the rules said about one input.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    pub deny: Vec<String>,
+    pub warn: Vec<String>,
+}
+
+impl Rules {
+    /// Reads and checks rule files and data documents (paths relative to `base`).
+    pub fn load(base: &Path, rules: &[String], data: &[String]) -> Result<Rules, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut sources = Vec::new();
+        for name in rules {
+            match read_limited(&base.join(name), MAX_RULE_BYTES)
+                .and_then(|b| String::from_utf8(b).map_err(|e| e.to_string()))
+            {
+                Ok(text) => sources.push((name.clone(), text)),
+                Err(e) => problems.push(format!("rule file {name}: {e}")),
+            }
+        }
+        let mut documents = Vec::new();
+        for name in data {
+            let parsed = read_limited(&base.join(name), MAX_RULE_BYTES)
+                .and_then(|b| String::from_utf8(b).map_err(|e| e.to_string()))
+                .and_then(|t| {
+                    serde_saphyr::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string())
+                });
+            match parsed {
+                Ok(value) if value.is_object() => documents.push(value),
+                Ok(_) => problems.push(format!("data file {name}: it is not an object")),
+                Err(e) => problems.push(format!("data file {name}: {e}")),
+            }
+        }
+        let rules = Rules {
+            sources,
+            data: documents,
+        };
+        if problems.is_empty() {
+            // Compile now, so that a syntax error is found before anything is evaluated.
+            if let Err(e) = rules.engine() {
+                problems.push(e);
+            }
+        }
+        if problems.is_empty() {
+            Ok(rules)
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn engine(&self) -> Result<regorus::Engine, String> {
+        let mut engine = regorus::Engine::new();
+        // A builtin that fails is an error, not an undefined value a rule could skip past.
+        engine.set_strict_builtin_errors(true);
+        engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
+            limit: EVALUATION_LIMIT,
+            check_interval: NonZeroU32::MIN,
+        });
+        for (name, text) in &self.sources {
+            let package = engine
+                .add_policy(name.clone(), text.clone())
+                .map_err(|e| format!("rule file {name}: {e}"))?;
+            if package != PACKAGE {
+                return Err(format!(
+                    "rule file {name}: its package is {package}, not modelseal (package modelseal)"
+                ));
+            }
+        }
+        for document in &self.data {
+            let value = regorus::Value::from_json_str(&document.to_string())
+                .map_err(|e| format!("data: {e}"))?;
+            engine.add_data(value).map_err(|e| format!("data: {e}"))?;
+        }
+        Ok(engine)
+    }
+
+    /// Evaluates the rules over `input`; an error (at runtime, or the time limit) is `Err`.
+    pub fn evaluate(&self, input: &serde_json::Value) -> Result<Verdict, String> {
+        let mut engine = self.engine()?;
+        engine
+            .set_input_json(&input.to_string())
+            .map_err(|e| format!("the input: {e}"))?;
+        Ok(Verdict {
+            deny: messages(&mut engine, "deny")?,
+            warn: messages(&mut engine, "warn")?,
+        })
+    }
+}
+
+/// The messages of the set rule `name`, sorted (a rule the files do not define has none).
+fn messages(engine: &mut regorus::Engine, name: &str) -> Result<Vec<String>, String> {
+    let results = engine
+        .eval_query(format!("{PACKAGE}.{name}"), false)
+        .map_err(|e| format!("evaluating {name}: {e}"))?;
+    let Some(value) = results
+        .result
+        .first()
+        .and_then(|r| r.expressions.first())
+        .map(|e| e.value.clone())
+    else {
+        return Ok(Vec::new());
+    };
+    let json = value
+        .to_json_str()
+        .map_err(|e| format!("reading {name}: {e}"))?;
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap_or(serde_json::Value::Null);
+    let mut found: Vec<String> = match parsed {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|i| match i {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect(),
+        serde_json::Value::Null => Vec::new(),
+        other => {
+            return Err(format!("{name} is {other}, not a set of messages"));
+        }
+    };
+    found.sort();
+    Ok(found)
+}
