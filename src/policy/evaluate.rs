@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::model::{Mode, NoMatch};
+use super::rules::RuleFailure;
 use super::{AttestationRequirement, ModelPackRules, Policy, PolicySet, Threshold};
 use crate::attest::statement::Statement;
 use crate::attest::verify::verify_attestations;
@@ -59,6 +60,8 @@ pub enum EvaluateError {
     Verify(#[from] VerifyError),
     #[error("{0}")]
     Ambiguous(String),
+    #[error("{0}")]
+    RuleLimit(String),
 }
 
 /// The policy that covers `reference`: the most specific matching scope wins; a tie between
@@ -319,14 +322,15 @@ fn attestations(
                             continue;
                         }
                     }
-                    // A rule that cannot be evaluated fails closed.
-                    Err(e) => {
+                    // A rule that fails on this input fails it: closed.
+                    Err(RuleFailure::Failed(e)) => {
                         reasons.push(format!(
                             "{source} (by {}): the rules failed: {e}",
                             authority.name
                         ));
                         continue;
                     }
+                    Err(RuleFailure::Limit(e)) => return Err(EvaluateError::RuleLimit(e)),
                 }
             }
             evidence.push(json!({

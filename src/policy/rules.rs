@@ -19,6 +19,15 @@ pub struct Rules {
     data: Vec<serde_json::Value>,
 }
 
+/// Why rules gave no verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuleFailure {
+    /// The rules failed on this input (a builtin error, a conflict): the input fails.
+    Failed(String),
+    /// The rules ran past the evaluation limit: no decision can be made.
+    Limit(String),
+}
+
 /// What the rules said about one input.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Verdict {
@@ -95,15 +104,25 @@ impl Rules {
         Ok(engine)
     }
 
-    /// Evaluates the rules over `input`; an error (at runtime, or the time limit) is `Err`.
-    pub fn evaluate(&self, input: &serde_json::Value) -> Result<Verdict, String> {
-        let mut engine = self.engine()?;
+    /// Evaluates the rules over `input`.
+    pub fn evaluate(&self, input: &serde_json::Value) -> Result<Verdict, RuleFailure> {
+        let classify = |e: String| {
+            if e.contains("exceeded time limit") {
+                RuleFailure::Limit(format!(
+                    "the rules ran past the evaluation limit of {} s: {e}",
+                    EVALUATION_LIMIT.as_secs()
+                ))
+            } else {
+                RuleFailure::Failed(e)
+            }
+        };
+        let mut engine = self.engine().map_err(classify)?;
         engine
             .set_input_json(&input.to_string())
-            .map_err(|e| format!("the input: {e}"))?;
+            .map_err(|e| classify(format!("the input: {e}")))?;
         Ok(Verdict {
-            deny: messages(&mut engine, "deny")?,
-            warn: messages(&mut engine, "warn")?,
+            deny: messages(&mut engine, "deny").map_err(classify)?,
+            warn: messages(&mut engine, "warn").map_err(classify)?,
         })
     }
 }
