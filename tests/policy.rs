@@ -464,3 +464,32 @@ fn bad_policies_are_errors_and_decide_nothing() {
     assert_fails(&out, 2, "evaluation limit");
     assert!(stdout(&out).is_empty(), "no decision: {}", stdout(&out));
 }
+
+#[test]
+fn starter_policies_follow_the_published_schema() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/policy-v1.schema.json"
+    ))
+    .unwrap();
+    let schema: Value = serde_json::from_str(&text).unwrap();
+    let validator = jsonschema::options().build(&schema).unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(POLICIES).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let policy: Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&policy)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+        checked += 1;
+    }
+    assert_eq!(checked, 5);
+    let bad = json!({"version": 1, "policies": [{"name": "p", "scopes": ["**"], "colour": 1}]});
+    assert!(validator.iter_errors(&bad).next().is_some());
+}

@@ -21,6 +21,8 @@ fn quickstart_runs_the_main_job_end_to_end() {
         "2 of 2 attestations verified",
         "1 of 1 scan attestations verified",
         "Rejected, as it must be",
+        "admit oci:",
+        "reject oci:",
     ] {
         assert!(text.contains(needle), "{needle:?} not in:\n{text}");
     }

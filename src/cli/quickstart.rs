@@ -1,6 +1,6 @@
 //! `quickstart`: the main job end to end on the embedded default, in a fresh folder: pack,
 //! generate a key, sign in both formats, verify, attest SLSA provenance and a scan and verify
-//! them, show the tree, then tamper and be rejected.
+//! them, show the tree, tamper and be rejected, then decide both by an admission policy.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,6 +15,8 @@ use modelseal::keys::{Algorithm, PrivateKey};
 use modelseal::modelpack::ModelPack;
 use modelseal::modelpack::pack::PackOptions;
 use modelseal::oci::{Access, Digest, ManifestPush, TagCondition};
+use modelseal::policy::PolicySet;
+use modelseal::policy::evaluate::evaluate;
 use modelseal::reference::{Location, Reference, Target};
 use modelseal::scan::{SCAN_PREDICATE_TYPE, scan};
 use modelseal::signature::{Format, legacy};
@@ -173,10 +175,70 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Err(reason) => outln!("   Rejected, as it must be: {reason}"),
     }
 
+    let policy = write_policy(&root, &public_path)?;
     outln!(
-        "\nTry it yourself:\n  modelseal verify --key {pub} {reference}\n  modelseal verify-attestation --key {pub} --type slsaprovenance1 {reference}\n  modelseal tree {reference}",
-        pub = public_path.display()
+        "\n9. The gatekeeper's decision by {} (signed by the key, provenance and a clean scan\n   attested, ModelPack hygiene):",
+        policy.display()
     );
+    admit_and_reject(&policy, &reference, &tampered)?;
+
+    outln!(
+        "\nTry it yourself:\n  modelseal verify --key {pub} {reference}\n  modelseal verify-attestation --key {pub} --type slsaprovenance1 {reference}\n  modelseal verify --policy {policy} {reference}\n  modelseal tree {reference}",
+        pub = public_path.display(),
+        policy = policy.display()
+    );
+    Ok(())
+}
+
+/// The quickstart's admission policy: signed by its key, provenance and a clean scan attested
+/// by it, and ModelPack hygiene.
+fn write_policy(root: &Path, public: &Path) -> anyhow::Result<PathBuf> {
+    let rules = root.join("scan.rego");
+    fs::write(
+        &rules,
+        "package modelseal\n\ndeny contains msg if {\n\tinput.predicate.result.verdict != \"clean\"\n\tmsg := sprintf(\"the scan is %v\", [input.predicate.result.verdict])\n}\n",
+    )?;
+    let policy = root.join("policy.yaml");
+    fs::write(
+        &policy,
+        format!(
+            "version: 1\npolicies:\n  - name: quickstart\n    scopes: [\"oci:{root}/**\"]\n    authorities:\n      - name: quickstart\n        key: {{path: {key}}}\n    signatures:\n      threshold: 1\n    attestations:\n      - type: slsaprovenance1\n      - type: scan\n        maxAge: 1d\n        rules: [scan.rego]\n    modelpack:\n      families: [cncf]\n      weightFormats: [safetensors, gguf]\n",
+            root = root.display(),
+            key = public.display()
+        ),
+    )?;
+    Ok(policy)
+}
+
+/// Decides for the signed ModelPack (admitted) and the tampered copy (rejected).
+fn admit_and_reject(policy: &Path, signed: &Reference, tampered: &Reference) -> anyhow::Result<()> {
+    let set = PolicySet::load(policy)?;
+    let at = jiff::Timestamp::now().round(jiff::Unit::Second)?;
+    for (reference, expected) in [(signed, true), (tampered, false)] {
+        let store = super::open_store(reference, Access::Read)?;
+        let decision = evaluate(&set, reference, store.as_ref(), at)?;
+        let failed: Vec<&str> = decision
+            .requirements
+            .iter()
+            .filter(|r| !r.passed)
+            .map(|r| r.requirement.as_str())
+            .collect();
+        outln!(
+            "   {} {reference}{}",
+            decision.decision,
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} failed)", failed.join(", "))
+            }
+        );
+        if decision.admitted() != expected {
+            anyhow::bail!(
+                "the policy decided {} for {reference}; this is a bug",
+                decision.decision
+            );
+        }
+    }
     Ok(())
 }
 
