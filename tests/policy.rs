@@ -117,12 +117,20 @@ fn attestations_need_an_allowed_signer_a_young_age_and_passing_rules() {
         ("GITHUB_RUN_ID", "7"),
         ("RUNNER_ENVIRONMENT", "github-hosted"),
     ];
-    let provenance = |signer: &str, env: &[(&str, &str)]| {
+    let provenance = |signer: &str, env: &[(&str, &str)], minutes_ago: i64| {
+        let finished = jiff::Timestamp::now()
+            .checked_sub(jiff::SignedDuration::from_mins(minutes_ago))
+            .unwrap()
+            .round(jiff::Unit::Second)
+            .unwrap()
+            .to_string();
         let mut command = modelseal();
         command
             .args([
                 "provenance",
                 &layout,
+                "--finished-on",
+                &finished,
                 "--attest",
                 "--key",
                 &key(&dir, signer),
@@ -138,7 +146,7 @@ fn attestations_need_an_allowed_signer_a_young_age_and_passing_rules() {
     let policy = dir.join("slsa-provenance.yaml");
 
     // Signed by an authority the requirement does not allow: no evidence.
-    provenance("stranger", &github);
+    provenance("stranger", &github, 3);
     let (code, decision) = decide(&policy, &layout, None);
     assert_eq!(code, 1, "{decision}");
     assert!(reasons(&decision).contains("no https://slsa.dev/provenance/v1 attestation verifies"));
@@ -146,13 +154,13 @@ fn attestations_need_an_allowed_signer_a_young_age_and_passing_rules() {
     // From an untrusted builder (self-hosted): the rule denies it.
     let mut self_hosted = github.to_vec();
     self_hosted.push(("RUNNER_ENVIRONMENT", "self-hosted"));
-    provenance("ci", &self_hosted);
+    provenance("ci", &self_hosted, 2);
     let (code, decision) = decide(&policy, &layout, None);
     assert_eq!(code, 1, "{decision}");
     assert!(reasons(&decision).contains("is not trusted"), "{decision}");
 
-    // From the trusted builder and repository: admitted.
-    provenance("ci", &github);
+    // From the trusted builder and repository, newer: admitted.
+    provenance("ci", &github, 1);
     let (code, decision) = decide(&policy, &layout, None);
     assert_eq!(code, 0, "{decision}");
 
@@ -205,7 +213,7 @@ fn a_critical_finding_rejects_and_warn_mode_admits_with_warnings() {
     let (code, decision) = decide(&dir.join("scan.yaml"), &layout, None);
     assert_eq!(code, 1, "{decision}");
     assert!(
-        reasons(&decision).contains("flagged the model"),
+        reasons(&decision).contains("verdict is flagged"),
         "{decision}"
     );
 
@@ -418,6 +426,11 @@ fn bad_policies_are_errors_and_decide_nothing() {
     let layout = ws.layout_ref("v1");
     let base = "version: 1\npolicies:\n  - name: p\n    scopes: [\"**\"]\n    authorities:\n      - name: alice\n        key: {path: keys/alice.pub}\n";
     std::fs::write(
+        dir.join("rules/warn-only.rego"),
+        "package modelseal\n\ndenny contains msg if {\n\tmsg := \"typo\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
         dir.join("rules/syntax.rego"),
         "package modelseal\n\ndeny contains msg if {\n\tmsg := \n}\n",
     )
@@ -435,6 +448,19 @@ fn bad_policies_are_errors_and_decide_nothing() {
         (format!("{base}    attestations:\n      - type: scan\n        rules: [rules/syntax.rego]\n"), "syntax.rego"),
         ("version: 1\npolicies:\n  - name: p\n    scopes: [\"**\"]\n    authorities:\n      - name: k\n        keyless: {issuer: https://token.actions.githubusercontent.com}\n".to_string(), "keyless"),
         ("version: 2\npolicies: []\n".to_string(), "version 2"),
+        (
+            format!("{base}      - name: alias\n        key: {{path: keys/alice.pub}}\n    signatures: {{threshold: 2}}\n"),
+            "are the same key",
+        ),
+        (
+            format!("{base}    signatures: {{threshold: 1, authorities: [alice, alice]}}\n"),
+            "twice",
+        ),
+        (base.to_string(), "requires nothing"),
+        (
+            format!("{base}    attestations:\n      - type: scan\n        rules: [rules/warn-only.rego]\n"),
+            "no deny rule",
+        ),
     ];
     for (text, needle) in cases {
         let policy = write_policy(&dir, "bad.yaml", &text);

@@ -46,8 +46,8 @@ pub struct VerifyArgs {
     at: Option<String>,
     /// The artifact; a tag is resolved once and that digest is verified.
     reference: Reference,
-    /// Annotation the signature must carry (repeatable).
-    #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE", value_parser = parse_annotation)]
+    /// Annotation the signature must carry (repeatable); not with --policy.
+    #[arg(short = 'a', long = "annotations", value_name = "KEY=VALUE", value_parser = parse_annotation, conflicts_with = "policy")]
     annotations: Vec<(String, String)>,
     #[arg(long, value_enum, default_value_t)]
     output: OutputFormat,

@@ -54,9 +54,9 @@ impl Decision {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvaluateError {
-    #[error(transparent)]
+    #[error("{0}")]
     Store(#[from] StoreError),
-    #[error(transparent)]
+    #[error("{0}")]
     Verify(#[from] VerifyError),
     #[error("{0}")]
     Ambiguous(String),
@@ -240,18 +240,37 @@ fn signatures(
     })
 }
 
-/// The time an attestation's signed content says it was made: the predicate's own fields.
-fn signed_time(statement: &Statement) -> Option<jiff::Timestamp> {
-    [
-        "/runDetails/metadata/finishedOn",
-        "/metadata/buildFinishedOn",
-        "/metadata/scanFinishedOn",
-        "/Timestamp",
-        "/timestamp",
-    ]
-    .iter()
-    .filter_map(|p| statement.predicate.pointer(p).and_then(Value::as_str))
-    .find_map(|t| t.parse().ok())
+/// The time an attestation's signed content says it was made: the one field its predicate
+/// type defines for it. `Err` when the type defines none or the field is not a time.
+fn signed_time(statement: &Statement) -> Result<jiff::Timestamp, String> {
+    let field = match statement.predicate_type.as_str() {
+        crate::attest::slsa::PROVENANCE_V1 => "/runDetails/metadata/finishedOn",
+        crate::attest::slsa::PROVENANCE_V02 => "/metadata/buildFinishedOn",
+        crate::scan::SCAN_PREDICATE_TYPE
+        | "https://cosign.sigstore.dev/attestation/vuln/v1"
+        | "https://in-toto.io/attestation/vulns/v0.2" => "/metadata/scanFinishedOn",
+        crate::attest::predicate::CUSTOM => "/Timestamp",
+        "https://openvex.dev/ns" => "/timestamp",
+        other => return Err(format!("{other} predicates sign no time modelseal knows")),
+    };
+    let text = statement
+        .predicate
+        .pointer(field)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("it signs no {field}"))?;
+    text.parse()
+        .map_err(|e| format!("its {field} {text:?} is not a time: {e}"))
+}
+
+/// How far in the future a signed time may be (clock skew) and still count.
+const CLOCK_SKEW_SECONDS: i64 = 300;
+
+/// A verified attestation from an allowed authority.
+struct Candidate<'a> {
+    authority: &'a str,
+    source: String,
+    statement: Statement,
+    time: Result<jiff::Timestamp, String>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -265,10 +284,7 @@ fn attestations(
     evaluated_at: &str,
     at: jiff::Timestamp,
 ) -> Result<(Requirement, Vec<String>), EvaluateError> {
-    let mut evidence = Vec::new();
-    let mut reasons = Vec::new();
-    let mut warnings = Vec::new();
-    let mut found = 0usize;
+    let mut candidates = Vec::new();
     for index in &requirement.authorities {
         let Some(authority) = policy.authorities.get(*index) else {
             continue;
@@ -276,86 +292,137 @@ fn attestations(
         let checked =
             verify_attestations(store, subject, &authority.key, &requirement.predicate_type)?;
         for attestation in checked {
-            let Ok(statement) = attestation.outcome else {
-                continue;
-            };
-            found = found.saturating_add(1);
-            let source = attestation.source.digest.to_string();
-            let time = signed_time(&statement);
-            if let Some(max_age) = requirement.max_age_seconds {
-                let Some(time) = time else {
-                    reasons.push(format!(
-                        "{source} (by {}): it signs no time to judge its age by",
-                        authority.name
-                    ));
-                    continue;
-                };
-                let age = at.as_second().saturating_sub(time.as_second());
-                if age > max_age {
-                    reasons.push(format!(
-                        "{source} (by {}): made {time}, {age} s before the evaluation, older than {max_age} s",
-                        authority.name
-                    ));
-                    continue;
-                }
-            }
-            if let Some(rules) = &requirement.rules {
-                let input = json!({
-                    "statement": statement,
-                    "predicateType": statement.predicate_type,
-                    "predicate": statement.predicate,
-                    "signer": {"authority": authority.name},
-                    "subject": {"digest": subject.digest, "reference": reference.to_string()},
-                    "modelpack": pack.map(|p| json!({"manifest": p.manifest, "config": p.config})),
-                    "now": evaluated_at,
+            if let Ok(statement) = attestation.outcome {
+                candidates.push(Candidate {
+                    authority: &authority.name,
+                    source: attestation.source.digest.to_string(),
+                    time: signed_time(&statement),
+                    statement,
                 });
-                match rules.evaluate(&input) {
-                    Ok(verdict) => {
-                        warnings.extend(verdict.warn.iter().map(|w| format!("{source}: {w}")));
-                        if !verdict.deny.is_empty() {
-                            reasons.extend(
-                                verdict
-                                    .deny
-                                    .iter()
-                                    .map(|d| format!("{source} (by {}): {d}", authority.name)),
-                            );
-                            continue;
-                        }
-                    }
-                    // A rule that fails on this input fails it: closed.
-                    Err(RuleFailure::Failed(e)) => {
-                        reasons.push(format!(
-                            "{source} (by {}): the rules failed: {e}",
-                            authority.name
-                        ));
-                        continue;
-                    }
-                    Err(RuleFailure::Limit(e)) => return Err(EvaluateError::RuleLimit(e)),
-                }
             }
-            evidence.push(json!({
-                "authority": authority.name,
-                "attestation": source,
-                "predicateType": statement.predicate_type,
-                "time": time.map(|t| t.to_string()),
-            }));
         }
     }
-    if found == 0 {
+    let mut reasons = Vec::new();
+    let mut warnings = Vec::new();
+    if candidates.is_empty() {
         reasons.push(format!(
             "no {} attestation verifies with the allowed authorities",
             requirement.predicate_type
         ));
     }
+    // The newest attestations decide, and all of them must pass (a clean scan of last week
+    // does not outweigh today's flagged one); where no time is signed, any that passes will do.
+    candidates.sort_by(|a, b| {
+        let key = |c: &Candidate<'_>| c.time.as_ref().ok().copied();
+        key(b).cmp(&key(a)).then_with(|| a.source.cmp(&b.source))
+    });
+    let newest = candidates
+        .first()
+        .and_then(|c| c.time.as_ref().ok().copied());
+    let judged = match newest {
+        Some(newest) => candidates
+            .iter()
+            .take_while(|c| c.time.as_ref().ok() == Some(&newest))
+            .count(),
+        None if requirement.max_age_seconds.is_some() => candidates.len().min(1),
+        None => candidates.len(),
+    };
+    let all_must_pass = newest.is_some();
+    let mut evidence = Vec::new();
+    let mut denied = false;
+    for candidate in candidates.iter().take(judged) {
+        match judge(
+            candidate,
+            requirement,
+            reference,
+            subject,
+            pack,
+            evaluated_at,
+            at,
+        )? {
+            Ok(warned) => {
+                warnings.extend(warned);
+                evidence.push(json!({
+                    "authority": candidate.authority,
+                    "attestation": candidate.source,
+                    "predicateType": candidate.statement.predicate_type,
+                    "time": candidate.time.as_ref().ok().map(ToString::to_string),
+                }));
+            }
+            Err(reason) => {
+                denied = true;
+                reasons.push(format!(
+                    "{} (by {}): {reason}",
+                    candidate.source, candidate.authority
+                ));
+            }
+        }
+    }
+    reasons.sort();
+    warnings.sort();
     Ok((
         Requirement {
             requirement: format!("attestation {}", requirement.predicate_type),
-            passed: !evidence.is_empty(),
+            passed: !(evidence.is_empty() || all_must_pass && denied),
             evidence,
             reasons,
         },
         warnings,
     ))
+}
+
+/// Judges one attestation: its age, then the rules. `Ok` with the rules' warnings when it
+/// passes, `Err` with the reason when it does not.
+fn judge(
+    candidate: &Candidate<'_>,
+    requirement: &AttestationRequirement,
+    reference: &Reference,
+    subject: &Descriptor,
+    pack: Option<&ModelPack>,
+    evaluated_at: &str,
+    at: jiff::Timestamp,
+) -> Result<Result<Vec<String>, String>, EvaluateError> {
+    if let Some(max_age) = requirement.max_age_seconds {
+        let time = match &candidate.time {
+            Ok(time) => *time,
+            Err(e) => return Ok(Err(format!("its age cannot be judged: {e}"))),
+        };
+        let age = at.as_second().saturating_sub(time.as_second());
+        if age < CLOCK_SKEW_SECONDS.saturating_neg() {
+            return Ok(Err(format!(
+                "it says it was made {time}, after the evaluation time"
+            )));
+        }
+        if age > max_age {
+            return Ok(Err(format!(
+                "made {time}, {age} s before the evaluation, older than {max_age} s"
+            )));
+        }
+    }
+    let Some(rules) = &requirement.rules else {
+        return Ok(Ok(Vec::new()));
+    };
+    let statement = &candidate.statement;
+    let input = json!({
+        "statement": statement,
+        "predicateType": statement.predicate_type,
+        "predicate": statement.predicate,
+        "signer": {"authority": candidate.authority},
+        "subject": {"digest": subject.digest, "reference": reference.to_string()},
+        "modelpack": pack.map(|p| json!({"manifest": p.manifest, "config": p.config})),
+        "now": evaluated_at,
+    });
+    match rules.evaluate(&input) {
+        Ok(verdict) if verdict.deny.is_empty() => Ok(Ok(verdict
+            .warn
+            .iter()
+            .map(|w| format!("{}: {w}", candidate.source))
+            .collect())),
+        Ok(verdict) => Ok(Err(verdict.deny.join("; "))),
+        // A rule that fails on this input fails it: closed.
+        Err(RuleFailure::Failed(e)) => Ok(Err(format!("the rules failed: {e}"))),
+        Err(RuleFailure::Limit(e)) => Err(EvaluateError::RuleLimit(e)),
+    }
 }
 
 fn modelpack(pack: &ModelPack, rules: &ModelPackRules) -> Requirement {
@@ -392,7 +459,7 @@ fn modelpack(pack: &ModelPack, rules: &ModelPackRules) -> Requirement {
                 layer.descriptor.media_type
             ));
         }
-        let is_weight = layer.descriptor.media_type.contains(".weight.v1.");
+        let is_weight = layer.layer_type.role == crate::modelpack::Role::Weight;
         if let (Some(formats), true) = (&rules.weight_formats, is_weight) {
             let ending = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
             if !ending

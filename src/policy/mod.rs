@@ -176,21 +176,40 @@ fn check_policy(spec: &PolicySpec, base: &Path, problems: &mut Vec<String>) -> O
             Err(e) => problems.push(at(format!("authority {:?}: {e}", authority.name))),
         }
     }
+    // One key under two names would count twice toward a threshold.
+    for (i, a) in authorities.iter().enumerate() {
+        let same = authorities
+            .iter()
+            .skip(i.saturating_add(1))
+            .find(|b| a.key.to_spki_der().ok() == b.key.to_spki_der().ok());
+        if let Some(b) = same {
+            problems.push(at(format!(
+                "authorities {:?} and {:?} are the same key",
+                a.name, b.name
+            )));
+        }
+    }
     let mut indexes = |names: &Option<Vec<String>>, what: &str| -> Vec<usize> {
         match names {
             None => (0..authorities.len()).collect(),
-            Some(names) => names
-                .iter()
-                .filter_map(|n| {
-                    let found = authorities.iter().position(|a| &a.name == n);
-                    if found.is_none() && spec.authorities.iter().all(|a| &a.name != n) {
-                        problems.push(at(format!(
-                            "{what} names authority {n:?}, which is not defined"
-                        )));
+            Some(names) => {
+                let mut found = Vec::new();
+                for n in names {
+                    match authorities.iter().position(|a| &a.name == n) {
+                        Some(index) if found.contains(&index) => {
+                            problems.push(at(format!("{what} names authority {n:?} twice")));
+                        }
+                        Some(index) => found.push(index),
+                        None if spec.authorities.iter().all(|a| &a.name != n) => {
+                            problems.push(at(format!(
+                                "{what} names authority {n:?}, which is not defined"
+                            )));
+                        }
+                        None => {}
                     }
-                    found
-                })
-                .collect(),
+                }
+                found
+            }
         }
     };
     let signatures = spec.signatures.as_ref().map(|s| {
@@ -232,6 +251,12 @@ fn check_policy(spec: &PolicySpec, base: &Path, problems: &mut Vec<String>) -> O
             .map_err(|e| problems.extend(e.into_iter().map(&at)))
             .ok()
     });
+    if spec.signatures.is_none() && spec.attestations.is_empty() && spec.modelpack.is_none() {
+        problems.push(at(
+            "it requires nothing (no signatures, attestations or modelpack rules), so it would admit everything"
+                .into(),
+        ));
+    }
     if problems.len() > before {
         return None;
     }

@@ -66,9 +66,28 @@ impl Rules {
             data: documents,
         };
         if problems.is_empty() {
-            // Compile now, so that a syntax error is found before anything is evaluated.
-            if let Err(e) = rules.engine() {
-                problems.push(e);
+            // Compile now, so that a syntax error is found before anything is evaluated; and a
+            // file set without a deny rule (a misspelt `denny`) would deny nothing.
+            match rules.engine() {
+                Err(e) => problems.push(e),
+                Ok(engine) => {
+                    let declares = rules.sources.iter().any(|(name, _)| {
+                        engine
+                            .has_declared_rule_rooted_at(name, "deny")
+                            .unwrap_or(false)
+                    });
+                    if !declares {
+                        problems.push(format!(
+                            "the rules {} declare no deny rule, so they would deny nothing",
+                            rules
+                                .sources
+                                .iter()
+                                .map(|(n, _)| n.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ));
+                    }
+                }
             }
         }
         if problems.is_empty() {
