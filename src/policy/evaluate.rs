@@ -210,12 +210,15 @@ fn signatures(
                 annotations: &none,
             },
         )?;
-        let verified: Vec<String> = verification
+        // Sorted: a registry may list referrers in any order.
+        let mut verified: Vec<String> = verification
             .signatures
             .iter()
             .filter(|s| s.outcome.is_ok())
             .map(|s| s.source.digest.to_string())
             .collect();
+        verified.sort();
+        verified.dedup();
         if verified.is_empty() {
             missing.push(authority.name.clone());
         } else {
