@@ -449,6 +449,10 @@ fn bad_policies_are_errors_and_decide_nothing() {
         ("version: 1\npolicies:\n  - name: p\n    scopes: [\"**\"]\n    authorities:\n      - name: k\n        keyless: {issuer: https://token.actions.githubusercontent.com}\n".to_string(), "keyless"),
         ("version: 2\npolicies: []\n".to_string(), "version 2"),
         (
+            "version: 1\npolicies:\n  - name: p\n    scopes: [\"**\"]\n    authorities:\n      - name: k\n        keyless: {issuer: https://token.actions.githubusercontent.com, subjectRegExp: \"([a-z\"}\n    signatures: {threshold: 1}\n".to_string(),
+            "not a regular expression",
+        ),
+        (
             format!("{base}      - name: alias\n        key: {{path: keys/alice.pub}}\n    signatures: {{threshold: 2}}\n"),
             "are the same key",
         ),

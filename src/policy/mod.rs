@@ -272,11 +272,19 @@ fn check_policy(spec: &PolicySpec, base: &Path, problems: &mut Vec<String>) -> O
 }
 
 fn load_authority(spec: &model::AuthoritySpec, base: &Path) -> Result<Authority, String> {
-    if spec.keyless.is_some() {
-        return Err(
-            "keyless authorities take effect once keyless verification exists; this version verifies keys only"
-                .into(),
-        );
+    if let Some(keyless) = &spec.keyless {
+        if let Some(pattern) = &keyless.subject_reg_exp {
+            regex::Regex::new(pattern).map_err(|e| {
+                format!("subjectRegExp {pattern:?} is not a regular expression: {e}")
+            })?;
+        }
+        if keyless.subject.is_none() && keyless.subject_reg_exp.is_none() {
+            return Err("a keyless identity needs subject or subjectRegExp".into());
+        }
+        return Err(format!(
+            "keyless identities (issuer {}) take effect once keyless verification exists; this version verifies keys only",
+            keyless.issuer
+        ));
     }
     let key = spec
         .key

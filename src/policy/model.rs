@@ -61,7 +61,25 @@ pub struct AuthoritySpec {
     #[serde(default)]
     pub key: Option<KeySpec>,
     #[serde(default)]
-    pub keyless: Option<serde_json::Value>,
+    pub keyless: Option<KeylessSpec>,
+}
+
+/// A keyless identity: accepted in the file (and checked), refused until keyless verification
+/// exists.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeylessSpec {
+    pub issuer: String,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub subject_reg_exp: Option<String>,
+    /// Certificate extensions that must have these values (GitHub workflow repository, ref…).
+    #[serde(default)]
+    pub extensions: Option<std::collections::BTreeMap<String, String>>,
+    /// A trusted_root.json, relative to the policy file.
+    #[serde(default)]
+    pub trusted_root: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
