@@ -12,11 +12,12 @@ use super::{MAX_RULE_BYTES, read_limited};
 const EVALUATION_LIMIT: Duration = Duration::from_secs(2);
 const PACKAGE: &str = "data.modelseal";
 
-/// Loaded rules and the documents they see as `data`.
+/// Loaded rules and the documents they see as `data`, compiled once.
 #[derive(Clone, Debug)]
 pub struct Rules {
     sources: Vec<(String, String)>,
     data: Vec<serde_json::Value>,
+    compiled: Option<regorus::Engine>,
 }
 
 /// Why rules gave no verdict.
@@ -61,9 +62,10 @@ impl Rules {
                 Err(e) => problems.push(format!("data file {name}: {e}")),
             }
         }
-        let rules = Rules {
+        let mut rules = Rules {
             sources,
             data: documents,
+            compiled: None,
         };
         if problems.is_empty() {
             // Compile now, so that a syntax error is found before anything is evaluated; and a
@@ -76,6 +78,7 @@ impl Rules {
                             .has_declared_rule_rooted_at(name, "deny")
                             .unwrap_or(false)
                     });
+                    rules.compiled = Some(engine.clone());
                     if !declares {
                         problems.push(format!(
                             "the rules {} declare no deny rule, so they would deny nothing",
@@ -135,7 +138,10 @@ impl Rules {
                 RuleFailure::Failed(e)
             }
         };
-        let mut engine = self.engine().map_err(classify)?;
+        let mut engine = match &self.compiled {
+            Some(engine) => engine.clone(),
+            None => self.engine().map_err(classify)?,
+        };
         engine
             .set_input_json(&input.to_string())
             .map_err(|e| classify(format!("the input: {e}")))?;
