@@ -25,4 +25,5 @@ pub mod reference;
 pub mod scan;
 pub mod sign;
 pub mod signature;
+pub mod sigstore;
 pub mod verify;

@@ -19,6 +19,7 @@ macro_rules! out {
 
 mod args;
 mod attest;
+mod bundle;
 mod copy;
 mod inspect;
 mod keys;
@@ -105,6 +106,9 @@ enum Command {
     /// Check admission policy files.
     #[command(subcommand)]
     Policy(policy::Command),
+    /// Verify a Sigstore bundle over a file or digest, keyless or with a key, offline.
+    #[command(visible_alias = "verify-blob")]
+    VerifyBundle(Box<bundle::Args>),
     /// Show the referrers and signature tags attached to an artifact.
     Tree(tree::Args),
     /// Copy an artifact between stores with every referrer and signature tag.
@@ -133,6 +137,7 @@ pub fn main() -> ExitCode {
         Command::Provenance(args) => provenance::run(*args),
         Command::Scan(args) => scan::run(*args),
         Command::Policy(command) => policy::run(command),
+        Command::VerifyBundle(args) => bundle::run(*args),
         Command::Tree(args) => tree::run(args),
         Command::Copy(args) => copy::run(args),
         Command::GenerateKeyPair(args) => keys::generate(args),

@@ -1,0 +1,156 @@
+//! The Sigstore conformance suite's bundle-verification cases, driven through `verify-bundle`
+//! exactly as the suite's client protocol says: per case the artifact (or `a.txt`), the
+//! identity and issuer (or the suite's defaults), a `key.pub` instead when present, and the
+//! case's `trusted_root.json` or else the production root. A case ending in `_fail` must be
+//! rejected (any non-zero exit), every other must verify (exit 0).
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+const IDENTITY: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+const ISSUER: &str = "https://token.actions.githubusercontent.com";
+
+/// Where the suite's cases are: beside the repository, or in `CONFORMANCE_DIR`.
+fn suite() -> std::path::PathBuf {
+    std::env::var_os("CONFORMANCE_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/conformance"))
+}
+
+fn read(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+#[test]
+fn every_conformance_case_gives_its_expected_outcome() {
+    let root = suite();
+    let cases = root.join("bundle-verify");
+    let mut outcomes = Vec::new();
+    for entry in std::fs::read_dir(&cases).unwrap_or_else(|e| panic!("{}: {e}", cases.display())) {
+        let dir = entry.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let artifact = if dir.join("artifact").exists() {
+            dir.join("artifact")
+        } else {
+            root.join("a.txt")
+        };
+        let mut command = modelseal();
+        command
+            .arg("verify-bundle")
+            .arg("--bundle")
+            .arg(dir.join("bundle.sigstore.json"));
+        if dir.join("key.pub").exists() {
+            command.arg("--key").arg(dir.join("key.pub"));
+        } else {
+            command
+                .args([
+                    "--certificate-identity",
+                    &read(&dir.join("identity")).unwrap_or(IDENTITY.into()),
+                ])
+                .args([
+                    "--certificate-oidc-issuer",
+                    &read(&dir.join("issuer")).unwrap_or(ISSUER.into()),
+                ]);
+        }
+        if dir.join("trusted_root.json").exists() {
+            command
+                .arg("--trusted-root")
+                .arg(dir.join("trusted_root.json"));
+        }
+        let out = command.arg(&artifact).output().unwrap();
+        let expected = !name.ends_with("_fail");
+        let verified = out.status.success();
+        assert!(
+            out.status.code().is_some() && !stderr(&out).contains("panicked"),
+            "{name}: {}",
+            stderr(&out)
+        );
+        outcomes.push((name, expected == verified, stderr(&out)));
+    }
+    let wrong: Vec<String> = outcomes
+        .iter()
+        .filter(|(_, right, _)| !right)
+        .map(|(name, _, err)| format!("{name}: {err}"))
+        .collect();
+    println!(
+        "{} of {} cases as expected",
+        outcomes.len() - wrong.len(),
+        outcomes.len()
+    );
+    assert_eq!(outcomes.len(), 70);
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[test]
+fn identity_regexps_are_anchored_and_issuers_must_match() {
+    let root = suite();
+    let case = root.join("bundle-verify/happy-path-v0.3");
+    let bundle = case.join("bundle.sigstore.json");
+    let artifact = root.join("a.txt");
+    let run_with = |args: &[&str]| {
+        modelseal()
+            .arg("verify-bundle")
+            .arg("--bundle")
+            .arg(&bundle)
+            .args(args)
+            .arg(&artifact)
+            .output()
+            .unwrap()
+    };
+    // A pattern that matches only a substring of the identity does not match it.
+    let out = run_with(&[
+        "--certificate-identity-regexp",
+        "extremely-dangerous",
+        "--certificate-oidc-issuer",
+        ISSUER,
+    ]);
+    assert_fails(&out, 1, "identity");
+    let out = run_with(&[
+        "--certificate-identity-regexp",
+        ".*extremely-dangerous.*",
+        "--certificate-oidc-issuer",
+        ISSUER,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The right identity from the wrong issuer.
+    let out = run_with(&[
+        "--certificate-identity",
+        IDENTITY,
+        "--certificate-oidc-issuer",
+        "https://accounts.google.com",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // The same bundle against the staging root: not trusted.
+    let out = run_with(&[
+        "--staging",
+        "--certificate-identity",
+        IDENTITY,
+        "--certificate-oidc-issuer",
+        ISSUER,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // A digest instead of the file.
+    let digest = modelseal::oci::Digest::sha256_of(&std::fs::read(&artifact).unwrap());
+    let out = modelseal()
+        .arg("verify-bundle")
+        .arg("--bundle")
+        .arg(&bundle)
+        .args([
+            "--certificate-identity",
+            IDENTITY,
+            "--certificate-oidc-issuer",
+            ISSUER,
+        ])
+        .arg(digest.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
