@@ -154,3 +154,61 @@ fn identity_regexps_are_anchored_and_issuers_must_match() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// The bad inputs the keyless issue names, each rejected (exit 1) with its reason.
+#[test]
+fn named_bad_inputs_are_rejected_with_their_reason() {
+    let root = suite();
+    for (case, reason) in [
+        ("intoto-expired-certificate_fail", "certificate"),
+        (
+            "intoto-set-outside-signing-cert-validity_fail",
+            "certificate",
+        ),
+        ("wrong-hashedrekord-entry_fail", "mismatch"),
+        ("set-invalid-signature_fail", "SET verification failed"),
+        ("bundle-from-wrong-instance_fail", "log"),
+        ("invalid-ct-key_fail", "signed certificate timestamp"),
+    ] {
+        let dir = root.join("bundle-verify").join(case);
+        let artifact = if dir.join("artifact").exists() {
+            dir.join("artifact")
+        } else {
+            root.join("a.txt")
+        };
+        let mut command = modelseal();
+        command
+            .arg("verify-bundle")
+            .arg("--bundle")
+            .arg(dir.join("bundle.sigstore.json"))
+            .args([
+                "--certificate-identity",
+                IDENTITY,
+                "--certificate-oidc-issuer",
+                ISSUER,
+            ]);
+        if dir.join("trusted_root.json").exists() {
+            command
+                .arg("--trusted-root")
+                .arg(dir.join("trusted_root.json"));
+        }
+        let out = command.arg(&artifact).output().unwrap();
+        assert_fails(&out, 1, reason);
+    }
+    // A production bundle against the staging root: its chain leads to an untrusted root.
+    let out = modelseal()
+        .arg("verify-bundle")
+        .arg("--bundle")
+        .arg(root.join("bundle-verify/happy-path-v0.3/bundle.sigstore.json"))
+        .args([
+            "--staging",
+            "--certificate-identity",
+            IDENTITY,
+            "--certificate-oidc-issuer",
+            ISSUER,
+        ])
+        .arg(root.join("a.txt"))
+        .output()
+        .unwrap();
+    assert_fails(&out, 1, "does not verify");
+}
