@@ -212,3 +212,57 @@ fn named_bad_inputs_are_rejected_with_their_reason() {
         .unwrap();
     assert_fails(&out, 1, "does not verify");
 }
+
+/// A `trusted_root.json` given as a file, under the media type of v0.1 and of v0.2.
+#[test]
+fn trusted_roots_load_from_files_of_both_media_types() {
+    let root = suite();
+    let original: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("production_trusted_root.json")).unwrap())
+            .unwrap();
+    let ws = Workspace::new();
+    for media_type in [
+        "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+        "application/vnd.dev.sigstore.trustedroot.v0.2+json",
+    ] {
+        let mut trusted = original.clone();
+        trusted["mediaType"] = serde_json::Value::from(media_type);
+        let file = ws.path("trusted_root.json");
+        std::fs::write(&file, trusted.to_string()).unwrap();
+        let out = modelseal()
+            .arg("verify-bundle")
+            .arg("--bundle")
+            .arg(root.join("bundle-verify/happy-path-v0.3/bundle.sigstore.json"))
+            .args([
+                "--certificate-identity",
+                IDENTITY,
+                "--certificate-oidc-issuer",
+                ISSUER,
+            ])
+            .arg("--trusted-root")
+            .arg(&file)
+            .arg(root.join("a.txt"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{media_type}: {}", stderr(&out));
+    }
+    // A file that is not a trusted root is an error, not a verification.
+    let file = ws.path("not-a-root.json");
+    std::fs::write(&file, "{}").unwrap();
+    let out = modelseal()
+        .arg("verify-bundle")
+        .arg("--bundle")
+        .arg(root.join("bundle-verify/happy-path-v0.3/bundle.sigstore.json"))
+        .args([
+            "--certificate-identity",
+            IDENTITY,
+            "--certificate-oidc-issuer",
+            ISSUER,
+        ])
+        .arg("--trusted-root")
+        .arg(&file)
+        .arg(root.join("a.txt"))
+        .output()
+        .unwrap();
+    assert_fails(&out, 2, "the trusted root does not load");
+}
