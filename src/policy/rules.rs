@@ -168,7 +168,9 @@ fn messages(engine: &mut regorus::Engine, name: &str) -> Result<Vec<String>, Str
     let json = value
         .to_json_str()
         .map_err(|e| format!("reading {name}: {e}"))?;
-    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap_or(serde_json::Value::Null);
+    // Anything but a set of messages is an error: an unreadable deny must not read as empty.
+    let parsed: serde_json::Value =
+        serde_json::from_str(&json).map_err(|e| format!("reading {name}: {e}"))?;
     let mut found: Vec<String> = match parsed {
         serde_json::Value::Array(items) => items
             .into_iter()
@@ -177,11 +179,43 @@ fn messages(engine: &mut regorus::Engine, name: &str) -> Result<Vec<String>, Str
                 other => other.to_string(),
             })
             .collect(),
-        serde_json::Value::Null => Vec::new(),
         other => {
             return Err(format!("{name} is {other}, not a set of messages"));
         }
     };
     found.sort();
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(dir: &Path, text: &str) -> Rules {
+        std::fs::write(dir.join("r.rego"), text).unwrap();
+        Rules::load(dir, &["r.rego".to_string()], &[]).unwrap()
+    }
+
+    #[test]
+    fn a_deny_that_is_not_a_set_of_messages_fails_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = serde_json::json!({});
+        for text in [
+            "package modelseal\n\ndeny := null\n",
+            "package modelseal\n\ndeny := {\"a\": 1}\n",
+        ] {
+            let verdict = rules(dir.path(), text).evaluate(&input);
+            assert!(
+                matches!(verdict, Err(RuleFailure::Failed(_))),
+                "{text}: {verdict:?}"
+            );
+        }
+        let verdict = rules(
+            dir.path(),
+            "package modelseal\n\ndeny contains \"no\" if { true }\n",
+        )
+        .evaluate(&input)
+        .unwrap();
+        assert_eq!(verdict.deny, vec!["no".to_string()]);
+    }
 }
