@@ -15,7 +15,9 @@
 //! trusted; [`keys`] sign and verify. The command-line program is a thin layer over it.
 
 pub mod attest;
+pub mod clock;
 pub mod copy;
+pub mod files;
 pub mod json;
 pub mod keys;
 pub mod modelpack;

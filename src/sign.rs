@@ -69,13 +69,6 @@ pub fn sign(
     }
 }
 
-fn now() -> String {
-    jiff::Timestamp::now()
-        .round(jiff::Unit::Second)
-        .unwrap_or_else(|_| jiff::Timestamp::now())
-        .to_string()
-}
-
 fn to_json(manifest: &ImageManifest) -> Result<Vec<u8>, SignError> {
     serde_json::to_vec(manifest).map_err(|e| SignError::Build(e.to_string()))
 }
@@ -107,7 +100,12 @@ pub(crate) fn push_bundle_referrer(
     store.push_blob(&mut empty, Some(&bundle::empty_config_descriptor().digest))?;
     let (digest, size) = store.push_blob(&mut bundle_bytes.as_slice(), None)?;
     let layer = Descriptor::new(bundle::MEDIA_TYPE, digest, size);
-    let manifest = bundle::referrer_manifest(subject, layer, &statement.predicate_type, &now());
+    let manifest = bundle::referrer_manifest(
+        subject,
+        layer,
+        &statement.predicate_type,
+        &crate::clock::now_text(),
+    );
     let bytes = to_json(&manifest)?;
     let referrer = store.push_manifest(ManifestPush {
         bytes: &bytes,

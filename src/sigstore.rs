@@ -93,7 +93,7 @@ pub struct Verified {
 }
 
 fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, BundleError> {
-    crate::policy::read_limited(path, limit)
+    crate::files::read_limited(path, limit)
         .map_err(|e| BundleError::Input(format!("cannot read {}: {e}", path.display())))
 }
 

@@ -1,12 +1,13 @@
 //! `attest` and `verify-attestation`.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use modelseal::attest::attach::{AttestRequest, attest};
 use modelseal::attest::predicate::{self, MAX_PREDICATE_BYTES};
 use modelseal::attest::verify::{CheckedAttestation, verify_attestations};
+use modelseal::clock::now_text;
+use modelseal::files::read_limited;
 use modelseal::modelpack::ModelPack;
 use modelseal::oci::Access;
 use modelseal::reference::Reference;
@@ -60,22 +61,10 @@ pub struct VerifyAttestationArgs {
     output: OutputFormat,
 }
 
-/// Reads a file of at most `limit` bytes, bounded while reading (its reported size cannot be
-/// trusted).
+/// Reads a file of at most `limit` bytes (the most `what` may be).
 fn read_bounded(path: &Path, limit: u64, what: &str) -> anyhow::Result<Vec<u8>> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut bytes = Vec::new();
-    file.take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.len() as u64 > limit {
-        bail!(
-            "{} is larger than {limit} bytes, the most {what} may be",
-            path.display()
-        );
-    }
-    Ok(bytes)
+    read_limited(path, limit)
+        .map_err(|e| anyhow::anyhow!("cannot read {} ({what}): {e}", path.display()))
 }
 
 /// The scan predicate from another scanner's report (`KIND:FILE`) about `pack`'s files.
@@ -86,15 +75,8 @@ fn imported_scan(pack: &ModelPack, spec: &str) -> anyhow::Result<Value> {
     let kind: ReportKind = kind.parse().map_err(anyhow::Error::msg)?;
     let bytes = read_bounded(Path::new(path), MAX_REPORT_BYTES, "a report")?;
     let scan = import(kind, &bytes, pack).with_context(|| format!("cannot import {path}"))?;
-    let now = now();
+    let now = now_text();
     Ok(scan.predicate(&now, &now))
-}
-
-fn now() -> String {
-    jiff::Timestamp::now()
-        .round(jiff::Unit::Second)
-        .unwrap_or_else(|_| jiff::Timestamp::now())
-        .to_string()
 }
 
 pub fn run_attest(args: AttestArgs) -> anyhow::Result<()> {
@@ -112,7 +94,7 @@ pub fn run_attest(args: AttestArgs) -> anyhow::Result<()> {
         }
         (Some(path), None) => {
             let bytes = read_bounded(path, MAX_PREDICATE_BYTES, "a predicate")?;
-            let predicate = predicate::from_file(&predicate_type, &bytes, &now())
+            let predicate = predicate::from_file(&predicate_type, &bytes, &now_text())
                 .with_context(|| format!("cannot use {} as the predicate", path.display()))?;
             (predicate, store.resolve(&args.reference.target)?)
         }

@@ -47,7 +47,7 @@ pub fn decide(
         Some(text) => text
             .parse()
             .with_context(|| format!("--at {text:?} is not an RFC 3339 time"))?,
-        None => jiff::Timestamp::now().round(jiff::Unit::Second)?,
+        None => modelseal::clock::now(),
     };
     let store = super::open_store(reference, Access::Read)?;
     let decision = evaluate(&set, reference, store.as_ref(), at)?;

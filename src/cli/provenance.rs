@@ -85,13 +85,6 @@ fn material(text: &str) -> anyhow::Result<ResourceDescriptor> {
     Ok(pinned_material(&format!("{text}@{digest}"))?)
 }
 
-fn now() -> String {
-    jiff::Timestamp::now()
-        .round(jiff::Unit::Second)
-        .unwrap_or_else(|_| jiff::Timestamp::now())
-        .to_string()
-}
-
 pub fn run(args: Args) -> anyhow::Result<()> {
     let flags = BuildContext {
         ci: None,
@@ -102,7 +95,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         source_commit: args.source_commit.clone(),
         workflow_path: args.workflow_path.clone(),
         started_on: args.started_on.clone(),
-        finished_on: args.finished_on.clone().or_else(|| Some(now())),
+        finished_on: args
+            .finished_on
+            .clone()
+            .or_else(|| Some(modelseal::clock::now_text())),
     };
     let context = flags.or(BuildContext::from_ci(&|name| std::env::var(name).ok()));
     let build_file = match (&args.modelfile, &args.kitfile) {

@@ -213,7 +213,7 @@ fn write_policy(root: &Path, public: &Path) -> anyhow::Result<PathBuf> {
 /// Decides for the signed ModelPack (admitted) and the tampered copy (rejected).
 fn admit_and_reject(policy: &Path, signed: &Reference, tampered: &Reference) -> anyhow::Result<()> {
     let set = PolicySet::load(policy)?;
-    let at = jiff::Timestamp::now().round(jiff::Unit::Second)?;
+    let at = modelseal::clock::now();
     for (reference, expected) in [(signed, true), (tampered, false)] {
         let store = super::open_store(reference, Access::Read)?;
         let decision = evaluate(&set, reference, store.as_ref(), at)?;
@@ -253,11 +253,7 @@ fn attest_provenance(
     let input = ProvenanceInput {
         context: BuildContext {
             builder_id: Some("urn:modelseal:quickstart".into()),
-            finished_on: Some(
-                jiff::Timestamp::now()
-                    .round(jiff::Unit::Second)?
-                    .to_string(),
-            ),
+            finished_on: Some(modelseal::clock::now_text()),
             ..BuildContext::default()
         },
         directory: Some("tiny-model".into()),
@@ -298,13 +294,9 @@ fn attest_provenance(
 /// Scans the quickstart's ModelPack, attests the result and verifies the attestation.
 fn attest_scan(reference: &Reference, pack: &ModelPack, key: &PrivateKey) -> anyhow::Result<()> {
     let store = super::open_store(reference, Access::Read)?;
-    let started = jiff::Timestamp::now()
-        .round(jiff::Unit::Second)?
-        .to_string();
+    let started = modelseal::clock::now_text();
     let result = scan(store.as_ref(), pack)?;
-    let finished = jiff::Timestamp::now()
-        .round(jiff::Unit::Second)?
-        .to_string();
+    let finished = modelseal::clock::now_text();
     let verdict = result.verdict();
     let attached = attest(
         store.as_ref(),

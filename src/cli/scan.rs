@@ -30,24 +30,17 @@ pub struct Args {
     output: OutputFormat,
 }
 
-fn now() -> String {
-    jiff::Timestamp::now()
-        .round(jiff::Unit::Second)
-        .unwrap_or_else(|_| jiff::Timestamp::now())
-        .to_string()
-}
-
 pub fn run(args: Args) -> anyhow::Result<()> {
     // The key is read first, so that a bad key costs no scan.
     let key = match (&args.key, args.attest) {
         (Some(path), true) => Some(super::keys::read_private_key(path)?),
         _ => None,
     };
-    let started = now();
+    let started = modelseal::clock::now_text();
     let pack = super::inspect::read(&args.reference)?;
     let store = super::open_store(&args.reference, Access::Read)?;
     let result = scan(store.as_ref(), &pack)?;
-    let predicate = result.predicate(&started, &now());
+    let predicate = result.predicate(&started, &modelseal::clock::now_text());
     let pinned = args.reference.pinned(pack.descriptor.digest.clone());
     match args.output {
         OutputFormat::Json => print_json(&predicate)?,

@@ -10,9 +10,9 @@ pub mod model;
 pub mod rules;
 pub mod scope;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::files::read_limited;
 use crate::keys::PublicKey;
 use model::{Mode, NoMatch, PolicyFile, PolicySpec};
 
@@ -84,19 +84,6 @@ pub struct Policy {
 pub struct PolicySet {
     pub no_match: NoMatch,
     pub policies: Vec<Policy>,
-}
-
-/// Reads a file of at most `limit` bytes.
-pub(crate) fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    file.take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > limit {
-        return Err(format!("it is larger than {limit} bytes"));
-    }
-    Ok(bytes)
 }
 
 impl PolicySet {

@@ -6,7 +6,8 @@ use std::num::NonZeroU32;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{MAX_RULE_BYTES, read_limited};
+use super::MAX_RULE_BYTES;
+use crate::files::read_limited;
 
 /// How long one evaluation may run before it counts as failed.
 const EVALUATION_LIMIT: Duration = Duration::from_secs(2);
