@@ -6,7 +6,9 @@
 
 mod common;
 
-use std::path::Path;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use common::*;
 
@@ -14,10 +16,42 @@ const IDENTITY: &str = "https://github.com/sigstore-conformance/extremely-danger
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
 
 /// Where the suite's cases are: beside the repository, or in `CONFORMANCE_DIR`.
-fn suite() -> std::path::PathBuf {
+fn suite() -> PathBuf {
     std::env::var_os("CONFORMANCE_DIR")
         .map(Into::into)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/conformance"))
+}
+
+/// `verify-bundle --bundle <bundle> <args…> <subject>`, run to completion.
+fn verify_bundle(
+    bundle: &Path,
+    args: impl IntoIterator<Item = impl AsRef<OsStr>>,
+    subject: impl AsRef<OsStr>,
+) -> Output {
+    modelseal()
+        .arg("verify-bundle")
+        .arg("--bundle")
+        .arg(bundle)
+        .args(args)
+        .arg(subject)
+        .output()
+        .unwrap()
+}
+
+/// The suite's default identity and issuer, as flags.
+const KEYLESS: [&str; 4] = [
+    "--certificate-identity",
+    IDENTITY,
+    "--certificate-oidc-issuer",
+    ISSUER,
+];
+
+/// The bundle and artifact (`a.txt`) of the suite's happy path.
+fn happy_path(root: &Path) -> (PathBuf, PathBuf) {
+    (
+        root.join("bundle-verify/happy-path-v0.3/bundle.sigstore.json"),
+        root.join("a.txt"),
+    )
 }
 
 fn read(path: &Path) -> Option<String> {
@@ -92,19 +126,8 @@ fn every_conformance_case_gives_its_expected_outcome() {
 #[test]
 fn identity_regexps_are_anchored_and_issuers_must_match() {
     let root = suite();
-    let case = root.join("bundle-verify/happy-path-v0.3");
-    let bundle = case.join("bundle.sigstore.json");
-    let artifact = root.join("a.txt");
-    let run_with = |args: &[&str]| {
-        modelseal()
-            .arg("verify-bundle")
-            .arg("--bundle")
-            .arg(&bundle)
-            .args(args)
-            .arg(&artifact)
-            .output()
-            .unwrap()
-    };
+    let (bundle, artifact) = happy_path(&root);
+    let run_with = |args: &[&str]| verify_bundle(&bundle, args, &artifact);
     // A pattern that matches only a substring of the identity does not match it.
     let out = run_with(&[
         "--certificate-identity-regexp",
@@ -139,19 +162,7 @@ fn identity_regexps_are_anchored_and_issuers_must_match() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     // A digest instead of the file.
     let digest = modelseal::oci::Digest::sha256_of(&std::fs::read(&artifact).unwrap());
-    let out = modelseal()
-        .arg("verify-bundle")
-        .arg("--bundle")
-        .arg(&bundle)
-        .args([
-            "--certificate-identity",
-            IDENTITY,
-            "--certificate-oidc-issuer",
-            ISSUER,
-        ])
-        .arg(digest.to_string())
-        .output()
-        .unwrap();
+    let out = verify_bundle(&bundle, KEYLESS, digest.to_string());
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
@@ -176,40 +187,18 @@ fn named_bad_inputs_are_rejected_with_their_reason() {
         } else {
             root.join("a.txt")
         };
-        let mut command = modelseal();
-        command
-            .arg("verify-bundle")
-            .arg("--bundle")
-            .arg(dir.join("bundle.sigstore.json"))
-            .args([
-                "--certificate-identity",
-                IDENTITY,
-                "--certificate-oidc-issuer",
-                ISSUER,
-            ]);
-        if dir.join("trusted_root.json").exists() {
-            command
-                .arg("--trusted-root")
-                .arg(dir.join("trusted_root.json"));
+        let mut args: Vec<&OsStr> = KEYLESS.iter().map(OsStr::new).collect();
+        let trusted_root = dir.join("trusted_root.json");
+        if trusted_root.exists() {
+            args.extend([OsStr::new("--trusted-root"), trusted_root.as_os_str()]);
         }
-        let out = command.arg(&artifact).output().unwrap();
+        let out = verify_bundle(&dir.join("bundle.sigstore.json"), args, &artifact);
         assert_fails(&out, 1, reason);
     }
     // A production bundle against the staging root: its chain leads to an untrusted root.
-    let out = modelseal()
-        .arg("verify-bundle")
-        .arg("--bundle")
-        .arg(root.join("bundle-verify/happy-path-v0.3/bundle.sigstore.json"))
-        .args([
-            "--staging",
-            "--certificate-identity",
-            IDENTITY,
-            "--certificate-oidc-issuer",
-            ISSUER,
-        ])
-        .arg(root.join("a.txt"))
-        .output()
-        .unwrap();
+    let (bundle, artifact) = happy_path(&root);
+    let staging = std::iter::once("--staging").chain(KEYLESS);
+    let out = verify_bundle(&bundle, staging, &artifact);
     assert_fails(&out, 1, "does not verify");
 }
 
@@ -220,6 +209,12 @@ fn trusted_roots_load_from_files_of_both_media_types() {
     let original: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.join("production_trusted_root.json")).unwrap())
             .unwrap();
+    let (bundle, artifact) = happy_path(&root);
+    let with_root = |file: &Path| {
+        let mut args: Vec<std::ffi::OsString> = KEYLESS.iter().map(Into::into).collect();
+        args.extend(["--trusted-root".into(), file.into()]);
+        args
+    };
     let ws = Workspace::new();
     for media_type in [
         "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
@@ -229,40 +224,12 @@ fn trusted_roots_load_from_files_of_both_media_types() {
         trusted["mediaType"] = serde_json::Value::from(media_type);
         let file = ws.path("trusted_root.json");
         std::fs::write(&file, trusted.to_string()).unwrap();
-        let out = modelseal()
-            .arg("verify-bundle")
-            .arg("--bundle")
-            .arg(root.join("bundle-verify/happy-path-v0.3/bundle.sigstore.json"))
-            .args([
-                "--certificate-identity",
-                IDENTITY,
-                "--certificate-oidc-issuer",
-                ISSUER,
-            ])
-            .arg("--trusted-root")
-            .arg(&file)
-            .arg(root.join("a.txt"))
-            .output()
-            .unwrap();
+        let out = verify_bundle(&bundle, with_root(&file), &artifact);
         assert!(out.status.success(), "{media_type}: {}", stderr(&out));
     }
     // A file that is not a trusted root is an error, not a verification.
     let file = ws.path("not-a-root.json");
     std::fs::write(&file, "{}").unwrap();
-    let out = modelseal()
-        .arg("verify-bundle")
-        .arg("--bundle")
-        .arg(root.join("bundle-verify/happy-path-v0.3/bundle.sigstore.json"))
-        .args([
-            "--certificate-identity",
-            IDENTITY,
-            "--certificate-oidc-issuer",
-            ISSUER,
-        ])
-        .arg("--trusted-root")
-        .arg(&file)
-        .arg(root.join("a.txt"))
-        .output()
-        .unwrap();
+    let out = verify_bundle(&bundle, with_root(&file), &artifact);
     assert_fails(&out, 2, "the trusted root does not load");
 }
