@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use common::registry::Registry;
 use common::*;
@@ -40,6 +41,33 @@ fn write_predicate(ws: &Workspace, value: &Value) -> PathBuf {
     let path = ws.path("predicate.json");
     std::fs::write(&path, serde_json::to_vec(value).unwrap()).unwrap();
     path
+}
+
+/// `attest --key <key> --type <kind> --predicate <predicate> <extra…> <target>`, run.
+fn attest(key: &Path, kind: &str, predicate: &Path, extra: &[&str], target: &str) -> Output {
+    let mut args = vec![
+        "attest",
+        "--key",
+        key.to_str().unwrap(),
+        "--type",
+        kind,
+        "--predicate",
+        predicate.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.push(target);
+    run(&args)
+}
+
+/// [`attest`] that must succeed; its standard output.
+fn attested(key: &Path, kind: &str, predicate: &Path, extra: &[&str], target: &str) -> String {
+    let out = attest(key, kind, predicate, extra, target);
+    assert!(
+        out.status.success(),
+        "attest {kind} {target}: {}",
+        stderr(&out)
+    );
+    stdout(&out)
 }
 
 fn verify_json(public: &Path, kind: &str, reference: &str) -> (i32, Value) {
@@ -89,18 +117,7 @@ fn every_predicate_type_round_trips_in_both_formats() {
         };
         let file = write_predicate(&ws, &predicate);
         for format in ["bundle", "legacy"] {
-            ok(&[
-                "attest",
-                "--key",
-                private.to_str().unwrap(),
-                "--type",
-                name,
-                "--predicate",
-                file.to_str().unwrap(),
-                "--format",
-                format,
-                &layout,
-            ]);
+            attested(&private, name, &file, &["--format", format], &layout);
         }
         let (code, report) = verify_json(&public, name, &layout);
         assert_eq!(code, 0, "{name}: {report}");
@@ -151,16 +168,7 @@ fn a_custom_predicate_is_the_files_text() {
     let (private, public, _) = plain_keys(&ws, "signer");
     let file = ws.path("notes.txt");
     std::fs::write(&file, "reviewed by the model risk board\n").unwrap();
-    ok(&[
-        "attest",
-        "--key",
-        private.to_str().unwrap(),
-        "--type",
-        "custom",
-        "--predicate",
-        file.to_str().unwrap(),
-        &layout,
-    ]);
+    attested(&private, "custom", &file, &[], &layout);
     let (code, report) = verify_json(&public, "custom", &layout);
     assert_eq!(code, 0, "{report}");
     let predicate = &report["attestations"][0]["statement"]["predicate"];
@@ -182,48 +190,26 @@ fn bad_predicates_are_refused_and_nothing_is_attached() {
         .unwrap();
     let not_provenance = ws.path("not-provenance.json");
     std::fs::write(&not_provenance, br#"{"buildDefinition": {}}"#).unwrap();
-    let cases: Vec<(String, &str, &str)> = vec![
+    let cases: Vec<(PathBuf, &str, &str)> = vec![
         (
-            not_provenance.display().to_string(),
+            not_provenance.clone(),
             "slsaprovenance1",
             "not SLSA provenance v1",
         ),
         (
-            write_predicate(&ws, &json!([1, 2])).display().to_string(),
+            write_predicate(&ws, &json!([1, 2])),
             "slsaprovenance1",
             "not a JSON object",
         ),
-        (huge.display().to_string(), "slsaprovenance1", "larger than"),
-        (
-            ws.path("missing.json").display().to_string(),
-            "vuln",
-            "cannot read",
-        ),
+        (huge.clone(), "slsaprovenance1", "larger than"),
+        (ws.path("missing.json"), "vuln", "cannot read"),
     ];
     for (file, kind, needle) in &cases {
-        let out = run(&[
-            "attest",
-            "--key",
-            private.to_str().unwrap(),
-            "--type",
-            kind,
-            "--predicate",
-            file,
-            &layout,
-        ]);
+        let out = attest(&private, kind, file, &[], &layout);
         assert_fails(&out, 2, needle);
     }
     let file = write_predicate(&ws, &json!({}));
-    let out = run(&[
-        "attest",
-        "--key",
-        private.to_str().unwrap(),
-        "--type",
-        "sbom",
-        "--predicate",
-        file.to_str().unwrap(),
-        &layout,
-    ]);
+    let out = attest(&private, "sbom", &file, &[], &layout);
     assert_fails(&out, 2, "neither a predicate type URI");
     assert_eq!(snapshot(&ws.layout()), before, "nothing was written");
 }
@@ -385,16 +371,13 @@ fn a_bundle_attestation_about_another_digest_is_rejected() {
             "runDetails": {"builder": {"id": "https://example.com/builder"}},
         }),
     );
-    let referrer = ok(&[
-        "attest",
-        "--key",
-        private.to_str().unwrap(),
-        "--type",
+    let referrer = attested(
+        &private,
         "slsaprovenance1",
-        "--predicate",
-        file.to_str().unwrap(),
+        &file,
+        &[],
         &ws.layout_ref("other"),
-    ]);
+    );
     // Re-point that referrer at the first artifact: its signed statement still names the other.
     let store = LayoutStore::open(&ws.layout()).unwrap();
     let subject = store.resolve(&Target::tag("v1")).unwrap();
@@ -436,18 +419,7 @@ fn attestations_work_on_a_registry_and_travel_with_copies() {
     let (private, public, _) = plain_keys(&ws, "signer");
     let file = write_predicate(&ws, &json!({"scanner": {"uri": "modelseal"}, "result": []}));
     for format in ["bundle", "legacy"] {
-        ok(&[
-            "attest",
-            "--key",
-            private.to_str().unwrap(),
-            "--type",
-            "vuln",
-            "--predicate",
-            file.to_str().unwrap(),
-            "--format",
-            format,
-            &reference,
-        ]);
+        attested(&private, "vuln", &file, &["--format", format], &reference);
     }
     let (code, report) = verify_json(&public, "vuln", &reference);
     assert_eq!(code, 0, "{report}");

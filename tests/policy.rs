@@ -32,6 +32,29 @@ fn key(dir: &Path, name: &str) -> String {
         .to_string()
 }
 
+/// Runs `provenance <reference> <args…> --attest` signed with `signer`'s key, outside any
+/// CI system unless `env` names one; it must succeed.
+fn attest_provenance(
+    dir: &Path,
+    signer: &str,
+    reference: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) {
+    let out = modelseal()
+        .arg("provenance")
+        .arg(reference)
+        .args(args)
+        .args(["--attest", "--key", &key(dir, signer)])
+        .env("COSIGN_PASSWORD", "pw")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITLAB_CI")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 /// Runs `verify --policy` with `--output json`; returns the exit code and the decision.
 fn decide(policy: &Path, reference: &str, at: Option<&str>) -> (i32, Value) {
     let mut args = vec![
@@ -124,24 +147,7 @@ fn attestations_need_an_allowed_signer_a_young_age_and_passing_rules() {
             .round(jiff::Unit::Second)
             .unwrap()
             .to_string();
-        let mut command = modelseal();
-        command
-            .args([
-                "provenance",
-                &layout,
-                "--finished-on",
-                &finished,
-                "--attest",
-                "--key",
-                &key(&dir, signer),
-            ])
-            .env("COSIGN_PASSWORD", "pw")
-            .env_remove("GITLAB_CI");
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let out = command.output().unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
+        attest_provenance(&dir, signer, &layout, &["--finished-on", &finished], env);
     };
     let policy = dir.join("slsa-provenance.yaml");
 
@@ -267,22 +273,8 @@ fn scopes_runtime_errors_and_evidence_about_other_digests() {
         .unwrap()
         .replace("rules/provenance.rego", "rules/broken.rego");
     let policy = write_policy(&dir, "broken.yaml", &broken);
-    let out = modelseal()
-        .args([
-            "provenance",
-            &layout,
-            "--builder-id",
-            "https://example.com/b",
-            "--attest",
-            "--key",
-            &key(&dir, "ci"),
-        ])
-        .env("COSIGN_PASSWORD", "pw")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITLAB_CI")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let builder = ["--builder-id", "https://example.com/b"];
+    attest_provenance(&dir, "ci", &layout, &builder, &[]);
     let (code, decision) = decide(&policy, &layout, None);
     assert_eq!(code, 1, "{decision}");
     assert!(
@@ -308,22 +300,8 @@ fn scopes_runtime_errors_and_evidence_about_other_digests() {
     let out = ws.pack_dir(&ws.model(), &format!("oci:{}:v1", fresh.display()), &[]);
     assert!(out.status.success());
     let fresh_ref = format!("oci:{}:v1", fresh.display());
-    let out = modelseal()
-        .args([
-            "provenance",
-            &other,
-            "--builder-id",
-            "https://example.com/b",
-            "--attest",
-            "--key",
-            &key(&dir, "ci"),
-        ])
-        .env("COSIGN_PASSWORD", "pw")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITLAB_CI")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let builder = ["--builder-id", "https://example.com/b"];
+    attest_provenance(&dir, "ci", &other, &builder, &[]);
     let store = modelseal::oci::LayoutStore::open(&ws.layout()).unwrap();
     use modelseal::oci::Store;
     let other_digest = store

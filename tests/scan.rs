@@ -62,6 +62,21 @@ fn flagged(severity: &Option<String>) -> bool {
     matches!(severity.as_deref(), Some("medium" | "high" | "critical"))
 }
 
+/// The verified scan attestations of `reference`, as `verify-attestation` reports them in JSON.
+fn verified_scans(public: &Path, reference: &str) -> Value {
+    let report = ok(&[
+        "verify-attestation",
+        "--key",
+        public.to_str().unwrap(),
+        "--type",
+        "scan",
+        reference,
+        "--output",
+        "json",
+    ]);
+    serde_json::from_str(&report).unwrap()
+}
+
 #[test]
 fn the_corpus_is_judged_right_and_beyond_modelscan() {
     let ws = Workspace::new();
@@ -285,17 +300,7 @@ fn a_clean_scan_is_attested_and_verifies() {
     let out = run(&["scan", &layout, "--attest", "--key", key.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("clean"), "{}", stdout(&out));
-    let report: Value = serde_json::from_str(&ok(&[
-        "verify-attestation",
-        "--key",
-        public.to_str().unwrap(),
-        "--type",
-        "scan",
-        &layout,
-        "--output",
-        "json",
-    ]))
-    .unwrap();
+    let report = verified_scans(&public, &layout);
     let predicate = &report["attestations"][0]["statement"]["predicate"];
     assert_eq!(predicate["result"]["verdict"], "clean");
     assert_eq!(predicate["scanner"]["name"], "modelseal");
@@ -382,17 +387,7 @@ fn reports_of_modelscan_and_picklescan_become_scan_attestations() {
         ok(&[
             "attest", "--key", key, "--type", "scan", "--import", &spec, &reference,
         ]);
-        let verified: Value = serde_json::from_str(&ok(&[
-            "verify-attestation",
-            "--key",
-            public.to_str().unwrap(),
-            "--type",
-            "scan",
-            &reference,
-            "--output",
-            "json",
-        ]))
-        .unwrap();
+        let verified = verified_scans(&public, &reference);
         let predicate = verified["attestations"]
             .as_array()
             .unwrap()
@@ -441,17 +436,7 @@ fn reports_of_modelscan_and_picklescan_become_scan_attestations() {
         "attest", "--key", key, "--type", "scan", "--import", &spec, &reference, "--output", "json",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let verified: Value = serde_json::from_str(&ok(&[
-        "verify-attestation",
-        "--key",
-        public.to_str().unwrap(),
-        "--type",
-        "scan",
-        &reference,
-        "--output",
-        "json",
-    ]))
-    .unwrap();
+    let verified = verified_scans(&public, &reference);
     let verdicts: Vec<&Value> = verified["attestations"]
         .as_array()
         .unwrap()
