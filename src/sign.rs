@@ -4,15 +4,16 @@
 use std::collections::BTreeMap;
 
 use crate::attest::statement::Statement;
-use crate::keys::PrivateKey;
 use crate::oci::{
     Descriptor, ImageManifest, MEDIA_TYPE_IMAGE_MANIFEST, ManifestPush, Store, StoreError,
     TagCondition, limits,
 };
 use crate::reference::Target;
 use crate::signature::{
-    Format, MAX_SIGNATURE_BYTES, SIGN_PREDICATE_TYPE, bundle, legacy, simple_signing,
+    Format, MAX_SIGNATURE_BYTES, SIGN_PREDICATE_TYPE, bundle, keyless_annotations, legacy,
+    simple_signing,
 };
+use crate::sigstore::{Evidence, SigstoreSigner};
 
 /// How often a legacy signature is re-appended when other writers keep moving the `.sig` tag.
 const TAG_UPDATE_ATTEMPTS: usize = 16;
@@ -37,7 +38,7 @@ pub enum SignError {
 
 /// What to sign with and how.
 pub struct SignRequest<'a> {
-    pub key: &'a PrivateKey,
+    pub signer: &'a SigstoreSigner<'a>,
     pub format: Format,
     /// `-a key=value`: on the statement subject (bundle) or in `optional` (legacy).
     pub annotations: &'a BTreeMap<String, String>,
@@ -84,7 +85,7 @@ fn sign_bundle(
         serde_json::json!({}),
         request.annotations,
     );
-    push_bundle_referrer(store, subject, request.key, &statement)
+    push_bundle_referrer(store, subject, request.signer, &statement)
 }
 
 /// Signs `statement` into a bundle and pushes it as a referrer of `subject`, cosign v3's way,
@@ -92,10 +93,10 @@ fn sign_bundle(
 pub(crate) fn push_bundle_referrer(
     store: &dyn Store,
     subject: &Descriptor,
-    key: &PrivateKey,
+    signer: &SigstoreSigner<'_>,
     statement: &Statement,
 ) -> Result<Signed, SignError> {
-    let bundle_bytes = bundle::build(key, statement).map_err(SignError::Build)?;
+    let bundle_bytes = bundle::build(signer, statement).map_err(SignError::Build)?;
     let mut empty = bundle::EMPTY_CONFIG;
     store.push_blob(&mut empty, Some(&bundle::empty_config_descriptor().digest))?;
     let (digest, size) = store.push_blob(&mut bundle_bytes.as_slice(), None)?;
@@ -129,10 +130,37 @@ fn sign_legacy(
 ) -> Result<Signed, SignError> {
     let payload = simple_signing::payload(request.repository, &subject.digest, request.annotations)
         .map_err(|e| SignError::Build(e.to_string()))?;
-    let signature = request.key.sign(&payload);
-    let layer = legacy::signature_layer(&payload, &signature);
+    let (signature, evidence) = request
+        .signer
+        .sign_message(&payload)
+        .map_err(SignError::Build)?;
+    let mut layer = legacy::signature_layer(&payload, &signature);
+    add_evidence(&mut layer, &evidence)?;
     let tag = legacy::signature_tag(&subject.digest);
     append_legacy_layer(store, &tag, layer, &payload, MAX_SIGNATURE_BYTES)
+}
+
+/// Adds a keyless signature's certificate, log entry and timestamp to a legacy layer, in
+/// cosign's annotations. A key-based signature's log entry goes in the bundle annotation alone.
+pub(crate) fn add_evidence(layer: &mut Descriptor, evidence: &Evidence) -> Result<(), SignError> {
+    let Some(entry) = &evidence.log_entry else {
+        return Ok(());
+    };
+    let rekor = entry.to_rekor_bundle();
+    let annotations = layer.annotations.get_or_insert_with(Default::default);
+    if evidence.certificates.is_empty() {
+        let value = serde_json::to_string(&rekor).map_err(|e| SignError::Build(e.to_string()))?;
+        annotations.insert(keyless_annotations::REKOR_BUNDLE.to_string(), value);
+        return Ok(());
+    }
+    let extra = keyless_annotations::annotations(
+        &evidence.certificates,
+        &rekor,
+        evidence.timestamp.as_deref(),
+    )
+    .map_err(SignError::Build)?;
+    annotations.extend(extra);
+    Ok(())
 }
 
 /// Appends `layer` (whose content is `blob`) to the manifest at the legacy tag `tag`, cosign

@@ -9,9 +9,11 @@ use crate::oci::{
     ANNOTATION_CREATED, Descriptor, Digest, ImageManifest, Store, StoreError, fetch_blob,
 };
 use crate::reference::Target;
+use crate::signature::keyless_annotations::{self, Content};
 use crate::signature::{
     Format, MAX_SIGNATURE_BYTES, SIGN_PREDICATE_TYPE, bundle, legacy, simple_signing,
 };
+use crate::sigstore::KeylessVerifier;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -45,9 +47,22 @@ impl Verification {
     }
 }
 
+/// Whom a signature must come from: the holder of a key, or a keyless identity.
+#[derive(Clone, Debug)]
+pub enum Authority {
+    Key(PublicKey),
+    Keyless(std::sync::Arc<KeylessVerifier>),
+}
+
+impl From<PublicKey> for Authority {
+    fn from(key: PublicKey) -> Self {
+        Authority::Key(key)
+    }
+}
+
 /// What a signature must satisfy besides its cryptography.
 pub struct Expectations<'a> {
-    pub key: &'a PublicKey,
+    pub authority: &'a Authority,
     /// `-a key=value` that the signed subject must carry.
     pub annotations: &'a BTreeMap<String, String>,
 }
@@ -135,8 +150,13 @@ fn check_bundle_referrer(
     subject: &Digest,
     expect: &Expectations<'_>,
 ) -> Result<(), Failure> {
-    let statement =
-        open_bundle_referrer(store, referrer, subject, expect.key, MAX_SIGNATURE_BYTES)?;
+    let statement = open_bundle_referrer(
+        store,
+        referrer,
+        subject,
+        expect.authority,
+        MAX_SIGNATURE_BYTES,
+    )?;
     if statement.predicate_type != SIGN_PREDICATE_TYPE {
         return Err(Failure::Rejected(format!(
             "it is an attestation ({}), not a signature",
@@ -158,12 +178,12 @@ fn check_bundle_referrer(
 }
 
 /// Reads a bundle referrer of `subject`, at most `max_bytes` of bundle, and returns the
-/// statement its DSSE envelope carries once `key` verified it over the exact bytes read.
+/// statement its DSSE envelope carries once `authority` verified it over the exact bytes read.
 pub(crate) fn open_bundle_referrer(
     store: &dyn Store,
     referrer: &Descriptor,
     subject: &Digest,
-    key: &PublicKey,
+    authority: &Authority,
     max_bytes: u64,
 ) -> Result<crate::attest::statement::Statement, Failure> {
     let bytes = store.fetch_manifest(referrer)?;
@@ -188,7 +208,15 @@ pub(crate) fn open_bundle_referrer(
     }
     let blob = fetch_blob(store, layer, max_bytes)?;
     let parsed = bundle::parse(&blob)?;
-    Ok(bundle::open(&parsed, key)?)
+    match authority {
+        Authority::Key(key) => Ok(bundle::open(&parsed, key)?),
+        Authority::Keyless(verifier) => {
+            // Certificate, log entry, identity, envelope signature and the statement naming
+            // `subject`, all checked before the statement is read.
+            verifier.verify_envelope(&parsed, subject)?;
+            Ok(bundle::statement(&parsed)?)
+        }
+    }
 }
 
 fn check_legacy(
@@ -256,10 +284,19 @@ fn check_legacy_layer(
     }
     let signature = legacy::layer_signature(layer)?;
     let payload = fetch_blob(store, layer, MAX_SIGNATURE_BYTES)?;
-    expect
-        .key
-        .verify(&payload, &signature)
-        .map_err(|e| Failure::Rejected(e.to_string()))?;
+    match expect.authority {
+        Authority::Key(key) => key
+            .verify(&payload, &signature)
+            .map_err(|e| Failure::Rejected(e.to_string()))?,
+        Authority::Keyless(verifier) => {
+            let content = Content::Message {
+                payload: &payload,
+                signature: &signature,
+            };
+            let bundle = keyless_annotations::to_bundle(layer, content)?;
+            verifier.verify_message(&bundle, &payload)?;
+        }
+    }
     simple_signing::check(&payload, subject, expect.annotations)?;
     Ok(())
 }

@@ -16,6 +16,7 @@ use modelseal::oci::{
 };
 use modelseal::reference::Target;
 use modelseal::signature::{SIGN_PREDICATE_TYPE, bundle, legacy, simple_signing};
+use modelseal::sigstore::SigstoreSigner;
 use serde_json::Value;
 
 /// A packed sample model with a key pair.
@@ -475,7 +476,10 @@ fn an_attestation_is_not_a_signature() {
         serde_json::json!({"buildDefinition": {"buildType": "https://example.org/build"}}),
         &BTreeMap::new(),
     );
-    lab.push_bundle_referrer(&subject, &bundle::build(&key, &statement).unwrap());
+    lab.push_bundle_referrer(
+        &subject,
+        &bundle::build(&SigstoreSigner::with_key(&key), &statement).unwrap(),
+    );
     let out = lab.verify("signer", &[]);
     assert_fails(&out, 1, "verifies with key");
     assert!(
@@ -646,7 +650,7 @@ fn the_digest_resolved_first_is_the_one_verified() {
         &store,
         &subject,
         &modelseal::verify::Expectations {
-            key: &key,
+            authority: &modelseal::verify::Authority::Key(key),
             annotations: &BTreeMap::new(),
         },
     )
@@ -779,7 +783,7 @@ fn text_from_the_store_cannot_forge_report_lines() {
         serde_json::json!({}),
         &BTreeMap::new(),
     );
-    let bytes = bundle::build(&key, &statement).unwrap();
+    let bytes = bundle::build(&SigstoreSigner::with_key(&key), &statement).unwrap();
     let store = lab.store();
     let (digest, size) = store.push_blob(&mut bytes.as_slice(), None).unwrap();
     let mut empty: &[u8] = bundle::EMPTY_CONFIG;
@@ -820,8 +824,10 @@ fn tree_follows_referrers_of_referrers_and_shows_damaged_tags() {
         serde_json::json!({}),
         &BTreeMap::new(),
     );
-    let nested =
-        lab.push_bundle_referrer(&signed_referrer, &bundle::build(&key, &statement).unwrap());
+    let nested = lab.push_bundle_referrer(
+        &signed_referrer,
+        &bundle::build(&SigstoreSigner::with_key(&key), &statement).unwrap(),
+    );
     let out = modelseal()
         .args(["tree", &lab.reference(), "--output", "json"])
         .output()

@@ -4,13 +4,12 @@
 
 use serde_json::Value;
 
-use super::dsse;
 use super::predicate::MAX_ATTESTATION_BYTES;
 use super::statement::{PAYLOAD_TYPE, Statement};
-use crate::keys::PrivateKey;
 use crate::oci::{Annotations, Descriptor, Digest, Store};
-use crate::sign::{SignError, Signed, append_legacy_layer, push_bundle_referrer};
+use crate::sign::{SignError, Signed, add_evidence, append_legacy_layer, push_bundle_referrer};
 use crate::signature::{Format, legacy};
+use crate::sigstore::SigstoreSigner;
 
 /// The media type of a legacy attestation layer: the DSSE envelope itself.
 pub const DSSE_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
@@ -19,7 +18,7 @@ pub const PREDICATE_TYPE_ANNOTATION: &str = "predicateType";
 
 /// What to attest and how.
 pub struct AttestRequest<'a> {
-    pub key: &'a PrivateKey,
+    pub signer: &'a SigstoreSigner<'a>,
     pub format: Format,
     pub predicate_type: &'a str,
     pub predicate: Value,
@@ -40,19 +39,21 @@ pub fn attest(
         request.predicate,
     );
     match request.format {
-        Format::Bundle => push_bundle_referrer(store, subject, request.key, &statement),
-        Format::Legacy => attach_legacy(store, &subject.digest, request.key, &statement),
+        Format::Bundle => push_bundle_referrer(store, subject, request.signer, &statement),
+        Format::Legacy => attach_legacy(store, &subject.digest, request.signer, &statement),
     }
 }
 
 fn attach_legacy(
     store: &dyn Store,
     subject: &Digest,
-    key: &PrivateKey,
+    signer: &SigstoreSigner<'_>,
     statement: &Statement,
 ) -> Result<Signed, SignError> {
     let payload = serde_json::to_vec(statement).map_err(|e| SignError::Build(e.to_string()))?;
-    let envelope = dsse::sign(key, PAYLOAD_TYPE, payload);
+    let (envelope, evidence) = signer
+        .sign_envelope(PAYLOAD_TYPE, payload)
+        .map_err(SignError::Build)?;
     let bytes = serde_json::to_vec(&envelope).map_err(|e| SignError::Build(e.to_string()))?;
     if bytes.len() as u64 > MAX_ATTESTATION_BYTES {
         return Err(SignError::Build(format!(
@@ -74,6 +75,7 @@ fn attach_legacy(
         ),
         (legacy::SIGNATURE_ANNOTATION.to_string(), String::new()),
     ]));
+    add_evidence(&mut layer, &evidence)?;
     let tag = legacy::attestation_tag(subject);
     append_legacy_layer(store, &tag, layer, &bytes, MAX_ATTESTATION_BYTES)
 }

@@ -10,11 +10,11 @@ use super::dsse;
 use super::predicate::MAX_ATTESTATION_BYTES;
 use super::slsa;
 use super::statement::{PAYLOAD_TYPE, Statement};
-use crate::keys::PublicKey;
 use crate::oci::{Descriptor, Digest, ImageManifest, Store, StoreError, fetch_blob};
 use crate::reference::Target;
+use crate::signature::keyless_annotations::{self, Content};
 use crate::signature::{Format, SIGN_PREDICATE_TYPE, bundle, legacy};
-use crate::verify::{Failure, VerifyError, contain, open_bundle_referrer};
+use crate::verify::{Authority, Failure, VerifyError, contain, open_bundle_referrer};
 
 /// One attestation found for the subject, and what checking it gave: the verified statement,
 /// or why it does not count.
@@ -32,7 +32,7 @@ pub struct CheckedAttestation {
 pub fn verify_attestations(
     store: &dyn Store,
     subject: &Descriptor,
-    key: &PublicKey,
+    authority: &Authority,
     predicate_type: &str,
 ) -> Result<Vec<CheckedAttestation>, VerifyError> {
     // The subject itself must be present and intact.
@@ -56,7 +56,7 @@ pub fn verify_attestations(
                 store,
                 &referrer,
                 &subject.digest,
-                key,
+                authority,
                 MAX_ATTESTATION_BYTES,
             )
             .and_then(|s| check_statement(s, &subject.digest, predicate_type)),
@@ -67,7 +67,13 @@ pub fn verify_attestations(
             outcome,
         });
     }
-    check_legacy(store, &subject.digest, key, predicate_type, &mut checked)?;
+    check_legacy(
+        store,
+        &subject.digest,
+        authority,
+        predicate_type,
+        &mut checked,
+    )?;
     Ok(checked)
 }
 
@@ -100,7 +106,7 @@ fn check_statement(
 fn check_legacy(
     store: &dyn Store,
     subject: &Digest,
-    key: &PublicKey,
+    authority: &Authority,
     predicate_type: &str,
     checked: &mut Vec<CheckedAttestation>,
 ) -> Result<(), VerifyError> {
@@ -129,7 +135,7 @@ fn check_legacy(
             continue;
         }
         let outcome = contain(
-            open_envelope_layer(store, &layer, key)
+            open_envelope_layer(store, &layer, subject, authority)
                 .and_then(|s| check_statement(s, subject, predicate_type)),
         )?;
         checked.push(CheckedAttestation {
@@ -158,12 +164,13 @@ fn read_att_manifest(
     Ok(manifest.layers)
 }
 
-/// Reads a legacy attestation layer (a DSSE envelope) and returns its statement once `key`
-/// verified it over the exact payload bytes.
+/// Reads a legacy attestation layer (a DSSE envelope) and returns its statement once
+/// `authority` verified it over the exact payload bytes.
 fn open_envelope_layer(
     store: &dyn Store,
     layer: &Descriptor,
-    key: &PublicKey,
+    subject: &Digest,
+    authority: &Authority,
 ) -> Result<Statement, Failure> {
     if layer.media_type != DSSE_MEDIA_TYPE {
         return Err(Failure::Rejected(format!(
@@ -180,14 +187,14 @@ fn open_envelope_layer(
             envelope.payload_type
         )));
     }
-    dsse::verify(key, &envelope).map_err(|e| Failure::Rejected(e.to_string()))?;
-    let statement: Statement = crate::json::from_slice_strict(envelope.payload.as_bytes())
-        .map_err(|e| format!("the signed statement is not valid: {e}"))?;
-    if !statement.is_known_kind() {
-        return Err(Failure::Rejected(format!(
-            "unknown statement type {:?}",
-            statement.kind
-        )));
+    match authority {
+        Authority::Key(key) => {
+            dsse::verify(key, &envelope).map_err(|e| Failure::Rejected(e.to_string()))?;
+        }
+        Authority::Keyless(verifier) => {
+            let bundle = keyless_annotations::to_bundle(layer, Content::Envelope(&envelope))?;
+            verifier.verify_envelope(&bundle, subject)?;
+        }
     }
-    Ok(statement)
+    Ok(bundle::read_statement(&envelope)?)
 }

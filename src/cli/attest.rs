@@ -17,16 +17,16 @@ use modelseal::signature::Format;
 use serde_json::{Value, json};
 
 use super::Rejected;
-use super::args::{key_id, read_public_key};
+use super::identity::{IdentityArgs, SignerName, authority};
 use super::inspect::printable;
 use super::output::{OutputFormat, print_json};
 use super::sign::repository_name;
+use super::signing::SigningArgs;
 
 #[derive(clap::Args)]
 pub struct AttestArgs {
-    /// The private key (cosign's encrypted format, or PKCS#8 / SEC1 PEM).
-    #[arg(long)]
-    key: PathBuf,
+    #[command(flatten)]
+    signing: SigningArgs,
     /// The predicate type: one of cosign's names (slsaprovenance, slsaprovenance02,
     /// slsaprovenance1, spdx, spdxjson, cyclonedx, link, vuln, openvex, custom) or a URI.
     #[arg(long = "type", value_name = "TYPE")]
@@ -49,9 +49,11 @@ pub struct AttestArgs {
 
 #[derive(clap::Args)]
 pub struct VerifyAttestationArgs {
-    /// The public key (PKIX PEM, as `cosign.pub`).
+    /// The public key (PKIX PEM, as `cosign.pub`); or give a keyless identity.
     #[arg(long)]
-    key: PathBuf,
+    key: Option<PathBuf>,
+    #[command(flatten)]
+    identity: IdentityArgs,
     /// The predicate type the attestation must have (a cosign name or a URI).
     #[arg(long = "type", value_name = "TYPE")]
     predicate_type: String,
@@ -100,19 +102,17 @@ pub fn run_attest(args: AttestArgs) -> anyhow::Result<()> {
         }
         (None, None) => bail!("give --predicate FILE (or --import with --type scan)"),
     };
-    let key = super::keys::read_private_key(&args.key)?;
     let repository = repository_name(&args.reference);
-    let attached = attest(
-        store.as_ref(),
-        &subject,
-        AttestRequest {
-            key: &key,
+    let attached = args.signing.with_signer(|signer| {
+        let request = AttestRequest {
+            signer,
             format: args.format,
             predicate_type: &predicate_type,
             predicate,
             repository: &repository,
-        },
-    )?;
+        };
+        Ok(attest(store.as_ref(), &subject, request)?)
+    })?;
     let pinned = args.reference.pinned(subject.digest.clone());
     match args.output {
         OutputFormat::Json => print_json(&json!({
@@ -141,11 +141,10 @@ pub fn run_attest(args: AttestArgs) -> anyhow::Result<()> {
 
 pub fn run_verify_attestation(args: VerifyAttestationArgs) -> anyhow::Result<()> {
     let predicate_type = predicate::resolve_type(&args.predicate_type)?;
-    let key = read_public_key(&args.key)?;
-    let key_name = key_id(&key)?;
+    let (authority, key_name) = authority(args.key.as_deref(), &args.identity)?;
     let store = super::open_store(&args.reference, Access::Read)?;
     let subject = store.resolve(&args.reference.target)?;
-    let checked = verify_attestations(store.as_ref(), &subject, &key, &predicate_type)?;
+    let checked = verify_attestations(store.as_ref(), &subject, &authority, &predicate_type)?;
     let pinned = args.reference.pinned(subject.digest.clone());
     let verified = checked.iter().filter(|c| c.outcome.is_ok()).count();
     match args.output {
@@ -154,7 +153,8 @@ pub fn run_verify_attestation(args: VerifyAttestationArgs) -> anyhow::Result<()>
             "digest": subject.digest,
             "predicateType": predicate_type,
             "verified": verified > 0,
-            "key": key_name,
+            "key": key_name.key(),
+            "identity": key_name.identity(),
             "attestations": checked.iter().map(attestation_json).collect::<Vec<_>>(),
         }))?,
         OutputFormat::Text => print_report(&pinned, &key_name, &predicate_type, &checked),
@@ -165,7 +165,7 @@ pub fn run_verify_attestation(args: VerifyAttestationArgs) -> anyhow::Result<()>
     let reason = if checked.is_empty() {
         format!("{pinned} has no {predicate_type} attestations")
     } else {
-        format!("no {predicate_type} attestation of {pinned} verifies with key {key_name}")
+        format!("no {predicate_type} attestation of {pinned} verifies with {key_name}")
     };
     Err(Rejected(reason).into())
 }
@@ -183,11 +183,11 @@ fn attestation_json(checked: &CheckedAttestation) -> Value {
 
 pub fn print_report(
     pinned: &Reference,
-    key: &str,
+    key: &SignerName,
     predicate_type: &str,
     checked: &[CheckedAttestation],
 ) {
-    outln!("Verifying {predicate_type} attestations of {pinned} with key {key}");
+    outln!("Verifying {predicate_type} attestations of {pinned} with {key}");
     for c in checked {
         let what = match c.format {
             Format::Bundle => "referrer",

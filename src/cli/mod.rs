@@ -21,6 +21,7 @@ mod args;
 mod attest;
 mod bundle;
 mod copy;
+mod identity;
 mod inspect;
 mod keys;
 mod output;
@@ -31,6 +32,7 @@ mod provenance;
 mod quickstart;
 mod scan;
 mod sign;
+mod signing;
 mod tree;
 
 use std::path::PathBuf;

@@ -12,6 +12,8 @@ use modelseal::oci::{Access, Digest};
 use modelseal::reference::Reference;
 use modelseal::signature::Format;
 
+use modelseal::sigstore::SigstoreSigner;
+
 use super::sign::repository_name;
 
 #[derive(clap::Args)]
@@ -133,7 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             store.as_ref(),
             &pack.descriptor,
             AttestRequest {
-                key: &key,
+                signer: &SigstoreSigner::with_key(&key),
                 format: args.format,
                 predicate_type: PROVENANCE_V1,
                 predicate: value,

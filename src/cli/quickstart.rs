@@ -21,7 +21,11 @@ use modelseal::reference::{Location, Reference, Target};
 use modelseal::scan::{SCAN_PREDICATE_TYPE, scan};
 use modelseal::signature::{Format, legacy};
 
+use modelseal::sigstore::SigstoreSigner;
+use modelseal::verify::Authority;
+
 use super::args::key_id;
+use super::identity::SignerName;
 use super::output::OutputFormat;
 use super::{inspect, keys, pack, sign, tree};
 
@@ -135,7 +139,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let annotations = BTreeMap::new();
     for format in [Format::Bundle, Format::Legacy] {
-        let (pinned, signed) = sign::sign_reference(&reference, &key, format, &annotations)?;
+        let (pinned, signed) = sign::sign_reference(
+            &reference,
+            &SigstoreSigner::with_key(&key),
+            format,
+            &annotations,
+        )?;
         let place = match &signed.tag {
             Some(tag) => format!("a layer of tag {tag}"),
             None => format!("referrer {}", signed.manifest.digest),
@@ -144,8 +153,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 
     outln!("\n4. Verified with the public key:");
-    let key_name = key_id(&public)?;
-    let (pinned, verification) = sign::verify_reference(&reference, &public, &annotations)?;
+    let key_name = SignerName::Key(key_id(&public)?);
+    let authority = Authority::Key(public);
+    let (pinned, verification) = sign::verify_reference(&reference, &authority, &annotations)?;
     sign::print_report(&pinned, &key_name, &verification);
     sign::outcome(&pinned, &key_name, &verification)?;
 
@@ -168,7 +178,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &packed.manifest.digest,
         &repacked.manifest.digest,
     )?;
-    let (pinned, verification) = sign::verify_reference(&tampered, &public, &annotations)?;
+    let (pinned, verification) = sign::verify_reference(&tampered, &authority, &annotations)?;
     sign::print_report(&pinned, &key_name, &verification);
     match sign::outcome(&pinned, &key_name, &verification) {
         Ok(()) => anyhow::bail!("the tampered copy verified; this is a bug"),
@@ -248,7 +258,7 @@ fn attest_provenance(
     reference: &Reference,
     pack: &ModelPack,
     key: &PrivateKey,
-    key_name: &str,
+    key_name: &SignerName,
 ) -> anyhow::Result<()> {
     let input = ProvenanceInput {
         context: BuildContext {
@@ -267,7 +277,7 @@ fn attest_provenance(
             store.as_ref(),
             &pack.descriptor,
             AttestRequest {
-                key,
+                signer: &SigstoreSigner::with_key(key),
                 format,
                 predicate_type: PROVENANCE_V1,
                 predicate: provenance.clone(),
@@ -279,7 +289,7 @@ fn attest_provenance(
     let checked = verify_attestations(
         store.as_ref(),
         &pack.descriptor,
-        &key.public_key(),
+        &Authority::Key(key.public_key()),
         PROVENANCE_V1,
     )?;
     let pinned = reference.pinned(pack.descriptor.digest.clone());
@@ -302,7 +312,7 @@ fn attest_scan(reference: &Reference, pack: &ModelPack, key: &PrivateKey) -> any
         store.as_ref(),
         &pack.descriptor,
         AttestRequest {
-            key,
+            signer: &SigstoreSigner::with_key(key),
             format: Format::Bundle,
             predicate_type: SCAN_PREDICATE_TYPE,
             predicate: result.predicate(&started, &finished),
@@ -321,7 +331,7 @@ fn attest_scan(reference: &Reference, pack: &ModelPack, key: &PrivateKey) -> any
     let checked = verify_attestations(
         store.as_ref(),
         &pack.descriptor,
-        &key.public_key(),
+        &Authority::Key(key.public_key()),
         SCAN_PREDICATE_TYPE,
     )?;
     let verified = checked.iter().filter(|c| c.outcome.is_ok()).count();

@@ -8,6 +8,8 @@ use modelseal::reference::Reference;
 use modelseal::scan::{SCAN_PREDICATE_TYPE, Scan, scan};
 use modelseal::signature::Format;
 
+use modelseal::sigstore::SigstoreSigner;
+
 use super::Rejected;
 use super::inspect::printable;
 use super::output::{OutputFormat, print_json};
@@ -51,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             store.as_ref(),
             &pack.descriptor,
             AttestRequest {
-                key: &key,
+                signer: &SigstoreSigner::with_key(&key),
                 format: args.format,
                 predicate_type: SCAN_PREDICATE_TYPE,
                 predicate,

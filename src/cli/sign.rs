@@ -3,24 +3,25 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use modelseal::keys::{PrivateKey, PublicKey};
 use modelseal::oci::Access;
 use modelseal::reference::{Location, Reference};
 use modelseal::sign::{SignRequest, Signed, sign};
 use modelseal::signature::Format;
-use modelseal::verify::{Expectations, Verification, verify_signatures};
+use modelseal::sigstore::SigstoreSigner;
+use modelseal::verify::{Authority, Expectations, Verification, verify_signatures};
 use serde_json::json;
 
 use super::Rejected;
-use super::args::{annotation_map, key_id, parse_annotation, read_public_key};
+use super::args::{annotation_map, parse_annotation};
+use super::identity::{IdentityArgs, SignerName, authority};
 use super::inspect::printable;
 use super::output::{OutputFormat, print_json};
+use super::signing::SigningArgs;
 
 #[derive(clap::Args)]
 pub struct SignArgs {
-    /// The private key (cosign's encrypted format, or PKCS#8 / SEC1 PEM).
-    #[arg(long)]
-    key: PathBuf,
+    #[command(flatten)]
+    signing: SigningArgs,
     /// The artifact; a tag is resolved once and the digest is signed.
     reference: Reference,
     /// `bundle` (cosign v3: a Sigstore bundle referrer) or `legacy` (cosign v2: the `.sig` tag).
@@ -35,10 +36,12 @@ pub struct SignArgs {
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
-    /// The public key (PKIX PEM, as `cosign.pub`).
-    #[arg(long, required_unless_present = "policy", conflicts_with = "policy")]
+    /// The public key (PKIX PEM, as `cosign.pub`); or give a keyless identity.
+    #[arg(long, conflicts_with = "policy")]
     key: Option<PathBuf>,
-    /// Decide by this admission policy (YAML or JSON) instead of one key.
+    #[command(flatten)]
+    identity: IdentityArgs,
+    /// Decide by this admission policy (YAML or JSON) instead of one signer.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
     /// Evaluate the policy as of this time (RFC 3339) instead of now.
@@ -64,7 +67,7 @@ pub fn repository_name(reference: &Reference) -> String {
 /// Resolves `reference` once and signs the digest; returns the pinned reference.
 pub fn sign_reference(
     reference: &Reference,
-    key: &PrivateKey,
+    signer: &SigstoreSigner<'_>,
     format: Format,
     annotations: &BTreeMap<String, String>,
 ) -> anyhow::Result<(Reference, Signed)> {
@@ -75,7 +78,7 @@ pub fn sign_reference(
         store.as_ref(),
         &subject,
         &SignRequest {
-            key,
+            signer,
             format,
             annotations,
             repository: &repository,
@@ -85,9 +88,10 @@ pub fn sign_reference(
 }
 
 pub fn run_sign(args: SignArgs) -> anyhow::Result<()> {
-    let key = super::keys::read_private_key(&args.key)?;
     let annotations = annotation_map(&args.annotations)?;
-    let (pinned, signed) = sign_reference(&args.reference, &key, args.format, &annotations)?;
+    let (pinned, signed) = args
+        .signing
+        .with_signer(|signer| sign_reference(&args.reference, signer, args.format, &annotations))?;
     let subject_digest = pinned.target.digest.clone();
     match args.output {
         OutputFormat::Json => print_json(&json!({
@@ -117,28 +121,27 @@ pub fn run_sign(args: SignArgs) -> anyhow::Result<()> {
 /// Resolves `reference` once and verifies the signatures of that digest.
 pub fn verify_reference(
     reference: &Reference,
-    key: &PublicKey,
+    authority: &Authority,
     annotations: &BTreeMap<String, String>,
 ) -> anyhow::Result<(Reference, Verification)> {
     let store = super::open_store(reference, Access::Read)?;
     let subject = store.resolve(&reference.target)?;
-    let verification =
-        verify_signatures(store.as_ref(), &subject, &Expectations { key, annotations })?;
+    let expect = Expectations {
+        authority,
+        annotations,
+    };
+    let verification = verify_signatures(store.as_ref(), &subject, &expect)?;
     Ok((reference.pinned(subject.digest), verification))
 }
 
 pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
-    let key = match (&args.key, &args.policy) {
-        (_, Some(policy)) => {
-            return super::policy::decide(&args.reference, policy, args.at.as_deref(), args.output);
-        }
-        (Some(key), None) => key,
-        (None, None) => anyhow::bail!("give --key PUB or --policy FILE"),
-    };
-    let key = read_public_key(key)?;
+    if let Some(policy) = &args.policy {
+        return super::policy::decide(&args.reference, policy, args.at.as_deref(), args.output);
+    }
+    let (authority, key_name) = authority(args.key.as_deref(), &args.identity)
+        .map_err(|e| e.context("give --key PUB, a certificate identity, or --policy FILE"))?;
     let annotations = annotation_map(&args.annotations)?;
-    let (pinned, verification) = verify_reference(&args.reference, &key, &annotations)?;
-    let key_name = key_id(&key)?;
+    let (pinned, verification) = verify_reference(&args.reference, &authority, &annotations)?;
     match args.output {
         OutputFormat::Json => print_json(&report_json(&args.reference, &key_name, &verification))?,
         OutputFormat::Text => print_report(&pinned, &key_name, &verification),
@@ -149,7 +152,7 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
 /// Exit 0 when a signature verified, else a rejection that says why.
 pub fn outcome(
     pinned: &Reference,
-    key_name: &str,
+    key_name: &SignerName,
     verification: &Verification,
 ) -> anyhow::Result<()> {
     if verification.is_verified() {
@@ -158,17 +161,22 @@ pub fn outcome(
     let reason = if verification.signatures.is_empty() {
         format!("{pinned} has no signatures")
     } else {
-        format!("no signature of {pinned} verifies with key {key_name}")
+        format!("no signature of {pinned} verifies with {key_name}")
     };
     Err(Rejected(reason).into())
 }
 
-fn report_json(reference: &Reference, key: &str, verification: &Verification) -> serde_json::Value {
+fn report_json(
+    reference: &Reference,
+    signer: &SignerName,
+    verification: &Verification,
+) -> serde_json::Value {
     json!({
         "reference": reference.to_string(),
         "digest": verification.subject.digest,
         "verified": verification.is_verified(),
-        "key": key,
+        "key": signer.key(),
+        "identity": signer.identity(),
         "signatures": verification.signatures.iter().map(|s| json!({
             "format": s.format,
             "digest": s.source.digest,
@@ -180,8 +188,8 @@ fn report_json(reference: &Reference, key: &str, verification: &Verification) ->
     })
 }
 
-pub fn print_report(pinned: &Reference, key: &str, verification: &Verification) {
-    outln!("Verifying {pinned} with key {key}");
+pub fn print_report(pinned: &Reference, key: &SignerName, verification: &Verification) {
+    outln!("Verifying {pinned} with {key}");
     for s in &verification.signatures {
         let what = match s.format {
             Format::Bundle => "referrer",

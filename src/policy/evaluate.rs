@@ -206,7 +206,7 @@ fn signatures(
             store,
             subject,
             &Expectations {
-                key: &authority.key,
+                authority: &authority.verifier,
                 annotations: &none,
             },
         )?;
@@ -292,8 +292,12 @@ fn attestations(
         let Some(authority) = policy.authorities.get(*index) else {
             continue;
         };
-        let checked =
-            verify_attestations(store, subject, &authority.key, &requirement.predicate_type)?;
+        let checked = verify_attestations(
+            store,
+            subject,
+            &authority.verifier,
+            &requirement.predicate_type,
+        )?;
         for attestation in checked {
             if let Ok(statement) = attestation.outcome {
                 candidates.push(Candidate {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::files::read_limited;
 use crate::keys::PublicKey;
+use crate::sigstore::{Identity, KeylessVerifier, Matcher, TrustRoot};
 use model::{Mode, NoMatch, PolicyFile, PolicySpec};
 
 /// The largest policy file read.
@@ -32,11 +33,23 @@ pub enum PolicyError {
     },
 }
 
-/// A named trust anchor.
+/// A named trust anchor: a key, or a keyless identity under a trusted root.
 #[derive(Clone, Debug)]
 pub struct Authority {
     pub name: String,
-    pub key: PublicKey,
+    pub verifier: crate::verify::Authority,
+}
+
+impl Authority {
+    /// What makes two authorities the same signer: the key, or the identity.
+    fn signer_id(&self) -> Option<(&'static str, String)> {
+        match &self.verifier {
+            crate::verify::Authority::Key(key) => {
+                key.to_spki_der().ok().map(|der| ("key", hex::encode(der)))
+            }
+            crate::verify::Authority::Keyless(v) => Some(("identity", v.identity().describe())),
+        }
+    }
 }
 
 /// How many distinct authorities must have signed, among which.
@@ -168,10 +181,10 @@ fn check_policy(spec: &PolicySpec, base: &Path, problems: &mut Vec<String>) -> O
         let same = authorities
             .iter()
             .skip(i.saturating_add(1))
-            .find(|b| a.key.to_spki_der().ok() == b.key.to_spki_der().ok());
-        if let Some(b) = same {
+            .find(|b| a.signer_id().is_some() && a.signer_id() == b.signer_id());
+        if let (Some(b), Some((kind, _))) = (same, a.signer_id()) {
             problems.push(at(format!(
-                "authorities {:?} and {:?} are the same key",
+                "authorities {:?} and {:?} are the same {kind}",
                 a.name, b.name
             )));
         }
@@ -260,18 +273,15 @@ fn check_policy(spec: &PolicySpec, base: &Path, problems: &mut Vec<String>) -> O
 
 fn load_authority(spec: &model::AuthoritySpec, base: &Path) -> Result<Authority, String> {
     if let Some(keyless) = &spec.keyless {
-        if let Some(pattern) = &keyless.subject_reg_exp {
-            regex::Regex::new(pattern).map_err(|e| {
-                format!("subjectRegExp {pattern:?} is not a regular expression: {e}")
-            })?;
+        if spec.key.is_some() {
+            return Err("an authority is a key or a keyless identity, not both".into());
         }
-        if keyless.subject.is_none() && keyless.subject_reg_exp.is_none() {
-            return Err("a keyless identity needs subject or subjectRegExp".into());
-        }
-        return Err(format!(
-            "keyless identities (issuer {}) take effect once keyless verification exists; this version verifies keys only",
-            keyless.issuer
-        ));
+        return Ok(Authority {
+            name: spec.name.clone(),
+            verifier: crate::verify::Authority::Keyless(std::sync::Arc::new(load_keyless(
+                keyless, base,
+            )?)),
+        });
     }
     let key = spec
         .key
@@ -288,8 +298,42 @@ fn load_authority(spec: &model::AuthoritySpec, base: &Path) -> Result<Authority,
     let key = PublicKey::from_pem(&pem).map_err(|e| format!("the key does not parse: {e}"))?;
     Ok(Authority {
         name: spec.name.clone(),
-        key,
+        verifier: crate::verify::Authority::Key(key),
     })
+}
+
+/// A keyless identity: the issuer exactly, the subject exactly or by an anchored regexp, the
+/// GitHub workflow claims named in `extensions`, under the production root or `trustedRoot`.
+fn load_keyless(spec: &model::KeylessSpec, base: &Path) -> Result<KeylessVerifier, String> {
+    let subject = Matcher::from_flags(
+        spec.subject.as_deref(),
+        spec.subject_reg_exp.as_deref(),
+        "identity (subject or subjectRegExp)",
+    )?;
+    if spec.subject.is_some() && spec.subject_reg_exp.is_some() {
+        return Err("give subject or subjectRegExp, not both".into());
+    }
+    let mut identity = Identity::new(subject, Matcher::Exact(spec.issuer.clone()));
+    for (name, value) in spec.extensions.iter().flatten() {
+        let slot = match name.as_str() {
+            "githubWorkflowTrigger" => &mut identity.workflow.trigger,
+            "githubWorkflowSha" => &mut identity.workflow.sha,
+            "githubWorkflowName" => &mut identity.workflow.name,
+            "githubWorkflowRepository" => &mut identity.workflow.repository,
+            "githubWorkflowRef" => &mut identity.workflow.git_ref,
+            other => {
+                return Err(format!(
+                    "unknown extension {other:?}; known: githubWorkflowTrigger, githubWorkflowSha, githubWorkflowName, githubWorkflowRepository, githubWorkflowRef"
+                ));
+            }
+        };
+        *slot = Some(value.clone());
+    }
+    let root = match &spec.trusted_root {
+        Some(path) => TrustRoot::File(base.join(path)),
+        None => TrustRoot::Production,
+    };
+    KeylessVerifier::new(&root, identity)
 }
 
 fn check_attestation(

@@ -64,8 +64,7 @@ pub struct AuthoritySpec {
     pub keyless: Option<KeylessSpec>,
 }
 
-/// A keyless identity: accepted in the file (and checked), refused until keyless verification
-/// exists.
+/// A keyless identity: a Fulcio certificate's issuer and subject, and GitHub workflow claims.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KeylessSpec {

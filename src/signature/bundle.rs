@@ -4,15 +4,20 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sigstore_bundle::{BundleV03, VerificationMaterialV03};
-use sigstore_types::{Bundle, SignatureContent, VerificationMaterialContent};
+use sigstore_types::bundle::TransparencyLogEntry;
+use sigstore_types::{
+    Bundle, DerCertificate, DsseEnvelope, SignatureContent, TimestampToken,
+    VerificationMaterialContent,
+};
 
 use crate::attest::dsse;
 use crate::attest::statement::{PAYLOAD_TYPE, Statement};
-use crate::keys::{KeyError, PrivateKey, PublicKey};
+use crate::keys::{KeyError, PublicKey};
 use crate::oci::{
     ANNOTATION_CREATED, Annotations, Descriptor, Digest, ImageManifest, MEDIA_TYPE_EMPTY,
     MEDIA_TYPE_IMAGE_MANIFEST,
 };
+use crate::sigstore::SigstoreSigner;
 
 pub const MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 /// Every bundle media type starts so (v0.1 and v0.2 carry a version parameter).
@@ -30,17 +35,29 @@ pub fn key_hint(key: &PublicKey) -> Result<String, KeyError> {
     Ok(STANDARD.encode(raw))
 }
 
-/// Signs `statement` and wraps it in a bundle whose verification material is the key hint.
-pub fn build(key: &PrivateKey, statement: &Statement) -> Result<Vec<u8>, String> {
+/// Signs `statement` and wraps it in a bundle with the signature's evidence: the certificate
+/// of a keyless signature (else the key hint), the transparency log entry and the timestamp
+/// when there are.
+pub fn build(signer: &SigstoreSigner<'_>, statement: &Statement) -> Result<Vec<u8>, String> {
     let payload = serde_json::to_vec(statement).map_err(|e| e.to_string())?;
-    let envelope = dsse::sign(key, PAYLOAD_TYPE, payload);
-    let hint = key_hint(&key.public_key()).map_err(|e| e.to_string())?;
-    let bundle = BundleV03::new(
-        VerificationMaterialV03::PublicKey { hint },
-        SignatureContent::DsseEnvelope(envelope),
-    )
-    .into_bundle();
+    let (envelope, evidence) = signer.sign_envelope(PAYLOAD_TYPE, payload)?;
+    let material = match evidence.certificates.first() {
+        Some(leaf) => VerificationMaterialV03::Certificate(DerCertificate::new(leaf.clone())),
+        None => VerificationMaterialV03::PublicKey {
+            hint: key_hint(&signer.private_key().public_key()).map_err(|e| e.to_string())?,
+        },
+    };
+    let mut bundle = BundleV03::new(material, SignatureContent::DsseEnvelope(envelope));
+    if let Some(entry) = &evidence.log_entry {
+        let entry: TransparencyLogEntry = serde_json::from_value(entry.to_bundle_entry()?)
+            .map_err(|e| format!("the transparency log entry does not fit a bundle: {e}"))?;
+        bundle = bundle.with_tlog_entry(entry);
+    }
+    if let Some(stamp) = &evidence.timestamp {
+        bundle = bundle.with_rfc3161_timestamp(TimestampToken::new(stamp.clone()));
+    }
     bundle
+        .into_bundle()
         .to_json()
         .map(String::into_bytes)
         .map_err(|e| e.to_string())
@@ -99,6 +116,13 @@ pub fn open(bundle: &Bundle, key: &PublicKey) -> Result<Statement, String> {
             );
         }
     }
+    let envelope = envelope(bundle)?;
+    dsse::verify(key, envelope).map_err(|e| e.to_string())?;
+    read_statement(envelope)
+}
+
+/// The in-toto envelope a bundle holds.
+fn envelope(bundle: &Bundle) -> Result<&DsseEnvelope, String> {
     let SignatureContent::DsseEnvelope(envelope) = &bundle.content else {
         return Err("the bundle holds a message signature, not a DSSE envelope".into());
     };
@@ -108,7 +132,16 @@ pub fn open(bundle: &Bundle, key: &PublicKey) -> Result<Statement, String> {
             envelope.payload_type
         ));
     }
-    dsse::verify(key, envelope).map_err(|e| e.to_string())?;
+    Ok(envelope)
+}
+
+/// The statement of a bundle whose signature was verified otherwise (keyless), read strictly.
+pub fn statement(bundle: &Bundle) -> Result<Statement, String> {
+    read_statement(envelope(bundle)?)
+}
+
+/// Reads the statement of an envelope strictly: the payload bytes as signed.
+pub fn read_statement(envelope: &DsseEnvelope) -> Result<Statement, String> {
     let statement: Statement = crate::json::from_slice_strict(envelope.payload.as_bytes())
         .map_err(|e| format!("the signed statement is not valid: {e}"))?;
     if !statement.is_known_kind() {
@@ -120,7 +153,7 @@ pub fn open(bundle: &Bundle, key: &PublicKey) -> Result<Statement, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::Algorithm;
+    use crate::keys::{Algorithm, PrivateKey};
     use std::collections::BTreeMap;
 
     #[test]
@@ -144,7 +177,7 @@ mod tests {
             serde_json::json!({}),
             &BTreeMap::new(),
         );
-        let bytes = build(&key, &statement).unwrap();
+        let bytes = build(&SigstoreSigner::with_key(&key), &statement).unwrap();
         let bundle = parse(&bytes).unwrap();
         assert_eq!(bundle.media_type.as_str(), MEDIA_TYPE);
         assert_eq!(open(&bundle, &key.public_key()).unwrap(), statement);

@@ -2,6 +2,7 @@
 //! legacy simple-signing layer in a `sha256-<hex>.sig` tag (cosign v2).
 
 pub mod bundle;
+pub mod keyless_annotations;
 pub mod legacy;
 pub mod simple_signing;
 

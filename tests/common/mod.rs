@@ -6,6 +6,7 @@
 pub mod fake_registry;
 pub mod proxy;
 pub mod registry;
+pub mod sigstore_mock;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -6,55 +6,21 @@
 
 use std::path::{Path, PathBuf};
 
-use sigstore_verify::trust_root::{
-    SIGSTORE_PRODUCTION_TRUSTED_ROOT, SIGSTORE_STAGING_TRUSTED_ROOT, TrustedRoot,
-};
 use sigstore_verify::types::{Bundle, DerPublicKey, Sha256Hash};
-use sigstore_verify::{PublicKeyVerificationPolicy, VerificationPolicy, Verifier};
+use sigstore_verify::{PublicKeyVerificationPolicy, Verifier};
+
+use super::identity::Identity;
+use super::trust::TrustRoot;
 
 /// The most bytes of a bundle read.
 pub const MAX_BUNDLE_BYTES: u64 = 32 << 20;
 
-/// Which trust material to verify against.
-#[derive(Clone, Debug)]
-pub enum TrustRoot {
-    Production,
-    Staging,
-    File(PathBuf),
-}
-
 /// What the bundle must have been signed with.
 #[derive(Clone, Debug)]
 pub enum Signer {
+    /// A public key, PEM.
     Key(String),
-    Identity {
-        /// The certificate's subject alternative name: exact, or an anchored regexp.
-        identity: Matcher,
-        /// The OIDC issuer: exact, or an anchored regexp.
-        issuer: Matcher,
-    },
-}
-
-#[derive(Clone, Debug)]
-pub enum Matcher {
-    Exact(String),
-    Regexp(regex::Regex),
-}
-
-impl Matcher {
-    /// A regexp matched against the whole value, as cosign anchors them.
-    pub fn regexp(pattern: &str) -> Result<Matcher, String> {
-        regex::Regex::new(&format!("^(?:{pattern})$"))
-            .map(Matcher::Regexp)
-            .map_err(|e| format!("{pattern:?} is not a regular expression: {e}"))
-    }
-
-    fn matches(&self, value: &str) -> bool {
-        match self {
-            Matcher::Exact(exact) => exact == value,
-            Matcher::Regexp(re) => re.is_match(value),
-        }
-    }
+    Identity(Identity),
 }
 
 /// What was signed: a file, or a SHA-256 digest.
@@ -97,20 +63,6 @@ fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, BundleError> {
         .map_err(|e| BundleError::Input(format!("cannot read {}: {e}", path.display())))
 }
 
-fn load_root(root: &TrustRoot) -> Result<TrustedRoot, BundleError> {
-    let parsed = match root {
-        TrustRoot::Production => TrustedRoot::from_json(SIGSTORE_PRODUCTION_TRUSTED_ROOT),
-        TrustRoot::Staging => TrustedRoot::from_json(SIGSTORE_STAGING_TRUSTED_ROOT),
-        TrustRoot::File(path) => {
-            let bytes = read_bounded(path, MAX_BUNDLE_BYTES)?;
-            let text = String::from_utf8(bytes)
-                .map_err(|e| BundleError::Input(format!("{}: {e}", path.display())))?;
-            TrustedRoot::from_json(&text)
-        }
-    };
-    parsed.map_err(|e| BundleError::Input(format!("the trusted root does not load: {e}")))
-}
-
 /// Verifies the bundle at `bundle` over `subject` as signed by `signer`.
 pub fn verify_bundle(
     bundle: &Path,
@@ -123,9 +75,7 @@ pub fn verify_bundle(
         .map_err(|e| BundleError::Rejected(format!("the bundle is not UTF-8: {e}")))?;
     let bundle = Bundle::from_json(text)
         .map_err(|e| BundleError::Rejected(format!("the bundle is malformed: {e}")))?;
-    let trusted = load_root(root)?;
-    let verifier = Verifier::new(&trusted)
-        .map_err(|e| BundleError::Input(format!("the trusted root cannot be used: {e}")))?;
+    let verifier = root.verifier().map_err(BundleError::Input)?;
     let rejected = |e: sigstore_verify::Error| BundleError::Rejected(e.to_string());
     let result = match signer {
         Signer::Key(pem) => {
@@ -137,31 +87,14 @@ pub fn verify_bundle(
                 Failure::Verify(e) => rejected(e),
             })?
         }
-        Signer::Identity { identity, issuer } => {
-            let policy = match (identity, issuer) {
-                (Matcher::Exact(identity), Matcher::Exact(issuer)) => {
-                    VerificationPolicy::new(identity.as_str(), issuer.as_str())
-                }
-                // Regexps are checked on the verified result below.
-                _ => VerificationPolicy::any_identity(),
-            };
-            let result =
-                verify_subject(&verifier, subject, &bundle, &policy).map_err(|e| match e {
+        Signer::Identity(identity) => {
+            let result = verify_subject(&verifier, subject, &bundle, &identity.policy()).map_err(
+                |e| match e {
                     Failure::Input(m) => BundleError::Input(m),
                     Failure::Verify(e) => rejected(e),
-                })?;
-            let found = result.identity().map(|i| i.as_str().to_string());
-            if !found.as_deref().is_some_and(|i| identity.matches(i)) {
-                return Err(BundleError::Rejected(format!(
-                    "the certificate's identity {found:?} is not the one required"
-                )));
-            }
-            let found_issuer = result.issuer().map(str::to_string);
-            if !found_issuer.as_deref().is_some_and(|i| issuer.matches(i)) {
-                return Err(BundleError::Rejected(format!(
-                    "the certificate's issuer {found_issuer:?} is not the one required"
-                )));
-            }
+                },
+            )?;
+            identity.check(&result).map_err(BundleError::Rejected)?;
             result
         }
     };

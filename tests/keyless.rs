@@ -1,0 +1,742 @@
+//! Keyless signing and verification through the real binary, against Sigstore services
+//! started in the test (npm's @sigstore/mock: Fulcio, Rekor v1, a timestamp authority) and
+//! their trusted root: both signature formats, attestations, identities and GitHub workflow
+//! claims, policies with keyless authorities, and each way a keyless signature must fail.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::sigstore_mock::{Sigstore, token};
+use common::*;
+use modelseal::oci::{Descriptor, ImageManifest, LayoutStore, Store};
+use modelseal::reference::Target;
+use modelseal::signature::{keyless_annotations, legacy};
+use serde_json::{Value, json};
+
+const ISSUER: &str = "https://token.actions.githubusercontent.com";
+const IDENTITY: &str =
+    "https://github.com/acme/models/.github/workflows/release.yml@refs/heads/main";
+
+/// A workspace with a packed model, the services, and a token for IDENTITY.
+struct Lab {
+    ws: Workspace,
+    sigstore: Sigstore,
+    token: PathBuf,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        Lab::with_clocks(&[])
+    }
+
+    fn with_clocks(env: &[(&str, &str)]) -> Lab {
+        let ws = Workspace::new();
+        ws.pack("v1");
+        let sigstore = Sigstore::start(&ws.path("sigstore"), env);
+        let token_path = ws.path("token.jwt");
+        std::fs::write(&token_path, token(&github_claims("acme/models"))).unwrap();
+        Lab {
+            ws,
+            sigstore,
+            token: token_path,
+        }
+    }
+
+    fn reference(&self) -> String {
+        self.ws.layout_ref("v1")
+    }
+
+    /// `sign --keyless` (or `attest --keyless`) with these arguments.
+    fn keyless(&self, command: &str, extra: &[&str]) -> Output {
+        let mut args = vec![
+            command.to_string(),
+            "--keyless".into(),
+            "--identity-token".into(),
+        ];
+        args.push(self.token.display().to_string());
+        args.extend(self.sigstore.flags());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push(self.reference());
+        modelseal().args(&args).output().unwrap()
+    }
+
+    fn signed(&self, extra: &[&str]) {
+        let out = self.keyless("sign", extra);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+
+    /// `verify` (or `verify-attestation`) by identity against the services' root.
+    fn verify(&self, command: &str, extra: &[&str]) -> Output {
+        let root = self.sigstore.trusted_root.display().to_string();
+        let mut args = vec![command, "--trusted-root", &root];
+        args.extend(extra);
+        let reference = self.reference();
+        args.push(&reference);
+        modelseal().args(&args).output().unwrap()
+    }
+
+    fn store(&self) -> LayoutStore {
+        LayoutStore::open(&self.ws.layout()).unwrap()
+    }
+}
+
+fn github_claims(repository: &str) -> Value {
+    json!({
+        "iss": ISSUER,
+        "sub": IDENTITY,
+        "aud": "sigstore",
+        "repository": repository,
+        "ref": "refs/heads/main",
+        "event_name": "push",
+        "sha": "0123456789abcdef0123456789abcdef01234567",
+        "workflow": "release",
+    })
+}
+
+const BY_IDENTITY: [&str; 4] = [
+    "--certificate-identity",
+    IDENTITY,
+    "--certificate-oidc-issuer",
+    ISSUER,
+];
+
+fn verified_count(out: &Output) -> String {
+    stdout(out).lines().last().unwrap_or_default().to_string()
+}
+
+#[test]
+fn keyless_signatures_in_both_formats_verify_by_identity() {
+    let lab = Lab::new();
+    lab.signed(&[]);
+    lab.signed(&["--format", "legacy"]);
+    let out = lab.verify("verify", &BY_IDENTITY);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(verified_count(&out), "2 of 2 signatures verified");
+    // An anchored regexp matches the whole identity.
+    let out = lab.verify(
+        "verify",
+        &[
+            "--certificate-identity-regexp",
+            r"https://github\.com/acme/.*",
+            "--certificate-oidc-issuer-regexp",
+            r"https://token\.actions\.githubusercontent\.com",
+            "--output",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verified"], true);
+    assert_eq!(report["key"], Value::Null);
+    assert!(report["identity"].as_str().unwrap().contains("acme"));
+    // The bundle carries the certificate and the log entry with its proof, as cosign v3's.
+    let store = lab.store();
+    let subject = store.resolve(&Target::tag("v1")).unwrap();
+    let referrer = store.referrers(&subject.digest, None).unwrap().remove(0);
+    let manifest: ImageManifest =
+        serde_json::from_slice(&store.fetch_manifest(&referrer).unwrap()).unwrap();
+    let bundle: Value =
+        serde_json::from_slice(&std::fs::read(blob_path(&lab.ws, &manifest.layers[0])).unwrap())
+            .unwrap();
+    let material = &bundle["verificationMaterial"];
+    assert!(material["certificate"]["rawBytes"].is_string(), "{bundle}");
+    let entry = &material["tlogEntries"][0];
+    assert_eq!(entry["kindVersion"]["kind"], "intoto");
+    assert!(entry["inclusionPromise"]["signedEntryTimestamp"].is_string());
+    assert!(entry["inclusionProof"]["checkpoint"]["envelope"].is_string());
+}
+
+fn blob_path(ws: &Workspace, descriptor: &Descriptor) -> PathBuf {
+    ws.layout()
+        .join("blobs/sha256")
+        .join(descriptor.digest.hex())
+}
+
+#[test]
+fn keyless_attestations_in_both_formats_verify_with_workflow_claims() {
+    let lab = Lab::new();
+    let predicate = lab.ws.path("predicate.json");
+    std::fs::write(&predicate, r#"{"scanner":"x"}"#).unwrap();
+    let predicate = predicate.display().to_string();
+    for format in ["bundle", "legacy"] {
+        let out = lab.keyless(
+            "attest",
+            &[
+                "--type",
+                "custom",
+                "--predicate",
+                &predicate,
+                "--format",
+                format,
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let mut args = vec!["--type", "custom"];
+    args.extend(BY_IDENTITY);
+    args.extend([
+        "--certificate-github-workflow-repository",
+        "acme/models",
+        "--certificate-github-workflow-ref",
+        "refs/heads/main",
+        "--certificate-github-workflow-trigger",
+        "push",
+        "--certificate-github-workflow-sha",
+        "0123456789abcdef0123456789abcdef01234567",
+        "--certificate-github-workflow-name",
+        "release",
+    ]);
+    let out = lab.verify("verify-attestation", &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(verified_count(&out), "2 of 2 attestations verified");
+    // One claim that differs rejects both.
+    let mut args = vec!["--type", "custom"];
+    args.extend(BY_IDENTITY);
+    args.extend(["--certificate-github-workflow-repository", "acme/other"]);
+    let out = lab.verify("verify-attestation", &args);
+    assert_fails(&out, 1, "verifies with identity");
+    assert_eq!(
+        stdout(&out)
+            .matches(r#"GitHub workflow repository is "acme/models", not "acme/other""#)
+            .count(),
+        2,
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn the_wrong_identity_issuer_or_trust_root_is_rejected_with_its_reason() {
+    let lab = Lab::new();
+    lab.signed(&[]);
+    lab.signed(&["--format", "legacy"]);
+    let cases: [(&[&str], &str); 4] = [
+        // The right identity from the wrong issuer.
+        (
+            &[
+                "--certificate-identity",
+                IDENTITY,
+                "--certificate-oidc-issuer",
+                "https://accounts.google.com",
+            ],
+            "issuer is https://token.actions.githubusercontent.com, not https://accounts.google.com",
+        ),
+        // A pattern that matches only part of the identity does not match.
+        (
+            &[
+                "--certificate-identity-regexp",
+                "https://github.com/acme",
+                "--certificate-oidc-issuer",
+                ISSUER,
+            ],
+            "identity is https://github.com/acme/models",
+        ),
+        (
+            &[
+                "--certificate-identity",
+                "https://github.com/acme/models/.github/workflows/other.yml@refs/heads/main",
+                "--certificate-oidc-issuer",
+                ISSUER,
+            ],
+            "not https://github.com/acme/models/.github/workflows/other.yml",
+        ),
+        // No workflow claims are given; a wrong ref is.
+        (
+            &[
+                "--certificate-identity",
+                IDENTITY,
+                "--certificate-oidc-issuer",
+                ISSUER,
+                "--certificate-github-workflow-ref",
+                "refs/heads/dev",
+            ],
+            "GitHub workflow ref is \"refs/heads/main\", not \"refs/heads/dev\"",
+        ),
+    ];
+    for (args, reason) in cases {
+        let out = lab.verify("verify", args);
+        assert_fails(&out, 1, "no signature of");
+        assert_eq!(
+            stdout(&out).matches(reason).count(),
+            2,
+            "{reason}: {}",
+            stdout(&out)
+        );
+    }
+    // Against the public-good root (the default), the log and the CA are unknown.
+    let out = modelseal()
+        .args(["verify"])
+        .args(BY_IDENTITY)
+        .arg(lab.reference())
+        .output()
+        .unwrap();
+    assert_fails(&out, 1, "no signature of");
+    assert_eq!(
+        stdout(&out).matches("No log key valid").count(),
+        2,
+        "{}",
+        stdout(&out)
+    );
+    // Against another instance's root: a chain to an untrusted root, a log it does not know.
+    let other = Sigstore::start(&lab.ws.path("other-sigstore"), &[]);
+    let out = modelseal()
+        .args(["verify", "--trusted-root"])
+        .arg(&other.trusted_root)
+        .args(BY_IDENTITY)
+        .arg(lab.reference())
+        .output()
+        .unwrap();
+    assert_fails(&out, 1, "no signature of");
+    assert_eq!(
+        stdout(&out).matches("rejected").count(),
+        2,
+        "{}",
+        stdout(&out)
+    );
+    // A keyless signature is no signature of a key.
+    let (_, public) = keys(&lab.ws, "k");
+    let out = run(&[
+        "verify",
+        "--key",
+        public.to_str().unwrap(),
+        &lab.reference(),
+    ]);
+    assert_fails(&out, 1, "no signature of");
+}
+
+#[test]
+fn a_certificate_expired_when_the_entry_was_logged_is_rejected() {
+    // Fulcio issues as of an hour ago (the certificate lived ten minutes); Rekor logs now.
+    let hour_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    let lab = Lab::with_clocks(&[("MOCK_FULCIO_CLOCK", &hour_ago.to_string())]);
+    lab.signed(&[]);
+    lab.signed(&["--format", "legacy"]);
+    let out = lab.verify("verify", &BY_IDENTITY);
+    assert_fails(&out, 1, "no signature of");
+    let report = stdout(&out);
+    assert_eq!(report.matches("rejected").count(), 2, "{report}");
+    assert_eq!(report.matches("CertExpired").count(), 2, "{report}");
+}
+
+/// Rewrites the `.sig` manifest of `v1` to hold its first layer alone, changed by `change`.
+fn tamper_sig_layer(lab: &Lab, change: impl FnOnce(&mut Descriptor)) {
+    let store = lab.store();
+    let subject = store.resolve(&Target::tag("v1")).unwrap();
+    let tag = legacy::signature_tag(&subject.digest);
+    let descriptor = store.resolve(&Target::tag(&tag)).unwrap();
+    let mut manifest: ImageManifest =
+        serde_json::from_slice(&store.fetch_manifest(&descriptor).unwrap()).unwrap();
+    manifest.layers.truncate(1);
+    change(&mut manifest.layers[0]);
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    store
+        .push_manifest(modelseal::oci::ManifestPush {
+            bytes: &bytes,
+            media_type: modelseal::oci::MEDIA_TYPE_IMAGE_MANIFEST,
+            artifact_type: None,
+            tag: Some(&tag),
+            condition: modelseal::oci::TagCondition::Always,
+        })
+        .unwrap();
+}
+
+fn annotation(layer: &Descriptor, key: &str) -> String {
+    layer.annotation(key).unwrap().to_string()
+}
+
+fn sig_layer(lab: &Lab) -> Descriptor {
+    let store = lab.store();
+    let subject = store.resolve(&Target::tag("v1")).unwrap();
+    let descriptor = store
+        .resolve(&Target::tag(&legacy::signature_tag(&subject.digest)))
+        .unwrap();
+    let manifest: ImageManifest =
+        serde_json::from_slice(&store.fetch_manifest(&descriptor).unwrap()).unwrap();
+    manifest.layers[0].clone()
+}
+
+#[test]
+fn altered_legacy_annotations_are_rejected_with_their_reason() {
+    let lab = Lab::new();
+    lab.signed(&["--format", "legacy"]);
+    let original = sig_layer(&lab);
+    assert!(original.annotation(keyless_annotations::CHAIN).is_some());
+    // Another signature, of the same payload by the same identity: its log entry and its
+    // certificate belong to it, not to ours.
+    lab.signed(&["--format", "legacy"]);
+    let store = lab.store();
+    let subject = store.resolve(&Target::tag("v1")).unwrap();
+    let descriptor = store
+        .resolve(&Target::tag(&legacy::signature_tag(&subject.digest)))
+        .unwrap();
+    let both: ImageManifest =
+        serde_json::from_slice(&store.fetch_manifest(&descriptor).unwrap()).unwrap();
+    let other = both.layers[1].clone();
+    let rekor_bundle = |layer: &Descriptor| -> Value {
+        serde_json::from_str(&annotation(layer, keyless_annotations::REKOR_BUNDLE)).unwrap()
+    };
+    let flip_set = {
+        let mut bundle = rekor_bundle(&original);
+        let set = bundle["SignedEntryTimestamp"].as_str().unwrap().to_string();
+        let flipped = if set.starts_with('M') {
+            set.replacen('M', "N", 1)
+        } else {
+            format!("M{}", &set[1..])
+        };
+        bundle["SignedEntryTimestamp"] = flipped.into();
+        bundle.to_string()
+    };
+    let later_time = {
+        let mut bundle = rekor_bundle(&original);
+        bundle["Payload"]["integratedTime"] =
+            (bundle["Payload"]["integratedTime"].as_i64().unwrap() + 1).into();
+        bundle.to_string()
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            keyless_annotations::REKOR_BUNDLE,
+            flip_set,
+            "inclusion promise",
+        ),
+        (
+            keyless_annotations::REKOR_BUNDLE,
+            later_time,
+            "inclusion promise",
+        ),
+        (
+            keyless_annotations::REKOR_BUNDLE,
+            annotation(&other, keyless_annotations::REKOR_BUNDLE),
+            "does not match",
+        ),
+        (
+            keyless_annotations::CERTIFICATE,
+            annotation(&other, keyless_annotations::CERTIFICATE),
+            "",
+        ),
+        (
+            legacy::SIGNATURE_ANNOTATION,
+            annotation(&other, legacy::SIGNATURE_ANNOTATION),
+            "",
+        ),
+        (
+            keyless_annotations::CERTIFICATE,
+            "not a certificate".into(),
+            "holds no certificate",
+        ),
+    ];
+    for (key, value, reason) in cases {
+        tamper_sig_layer(&lab, |layer| {
+            *layer = original.clone();
+            layer
+                .annotations
+                .as_mut()
+                .unwrap()
+                .insert(key.to_string(), value.clone());
+        });
+        let out = lab.verify("verify", &BY_IDENTITY);
+        assert_fails(&out, 1, "no signature of");
+        let report = stdout(&out);
+        assert!(
+            report.contains("rejected") && report.contains(reason),
+            "{key}: {report}"
+        );
+    }
+    // Without its log entry a keyless layer is nothing cosign would accept.
+    tamper_sig_layer(&lab, |layer| {
+        *layer = original.clone();
+        layer
+            .annotations
+            .as_mut()
+            .unwrap()
+            .remove(keyless_annotations::REKOR_BUNDLE);
+    });
+    let out = lab.verify("verify", &BY_IDENTITY);
+    assert_fails(&out, 1, "no signature of");
+    assert!(
+        stdout(&out).contains("no transparency log entry"),
+        "{}",
+        stdout(&out)
+    );
+    // Restored, it verifies again.
+    tamper_sig_layer(&lab, |layer| *layer = original.clone());
+    let out = lab.verify("verify", &BY_IDENTITY);
+    assert!(out.status.success(), "{}", stdout(&out));
+}
+
+#[test]
+fn timestamps_signing_configs_and_logged_key_signatures_work() {
+    let lab = Lab::new();
+    let stamp = lab.sigstore.timestamp_url();
+    lab.signed(&["--timestamp-server-url", &stamp]);
+    lab.signed(&["--format", "legacy", "--timestamp-server-url", &stamp]);
+    let layer = sig_layer(&lab);
+    assert!(layer.annotation(keyless_annotations::TIMESTAMP).is_some());
+    let out = lab.verify("verify", &BY_IDENTITY);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(verified_count(&out), "2 of 2 signatures verified");
+
+    // The services named by a signing config.
+    let config = lab.ws.path("signing_config.json");
+    let service = |url: &str| json!([{"url": url, "majorApiVersion": 1, "validFor": {"start": "2020-01-01T00:00:00Z"}, "operator": "test"}]);
+    std::fs::write(
+        &config,
+        json!({
+            "mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json",
+            "caUrls": service(&lab.sigstore.url),
+            "oidcUrls": [],
+            "rekorTlogUrls": service(&lab.sigstore.url),
+            "rekorTlogConfig": {"selector": "ANY"},
+            "tsaUrls": service(&stamp),
+            "tsaConfig": {"selector": "ANY"},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = modelseal()
+        .args(["sign", "--keyless", "--identity-token"])
+        .arg(&lab.token)
+        .arg("--signing-config")
+        .arg(&config)
+        .arg(lab.reference())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        verified_count(&lab.verify("verify", &BY_IDENTITY)),
+        "3 of 3 signatures verified"
+    );
+
+    // A key-based signature logged in Rekor: the bundle and the layer carry the entry, and
+    // the key verifies them as before.
+    let (private, public) = keys(&lab.ws, "k");
+    for format in ["bundle", "legacy"] {
+        let mut args = vec![
+            "sign".to_string(),
+            "--key".into(),
+            private.display().to_string(),
+            "--tlog-upload".into(),
+            "--format".into(),
+            format.into(),
+        ];
+        args.extend(lab.sigstore.flags());
+        args.push(lab.reference());
+        let out = modelseal()
+            .args(&args)
+            .env("COSIGN_PASSWORD", "pw")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = run(&[
+        "verify",
+        "--key",
+        public.to_str().unwrap(),
+        &lab.reference(),
+    ]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).ends_with("2 of 5 signatures verified\n"),
+        "{}",
+        stdout(&out)
+    );
+    let logged = sig_layer_with_key(&lab);
+    assert!(
+        logged
+            .annotation(keyless_annotations::REKOR_BUNDLE)
+            .is_some()
+    );
+    assert!(
+        logged
+            .annotation(keyless_annotations::CERTIFICATE)
+            .is_none()
+    );
+}
+
+/// The `.sig` layer without a certificate (the key-based one).
+fn sig_layer_with_key(lab: &Lab) -> Descriptor {
+    let store = lab.store();
+    let subject = store.resolve(&Target::tag("v1")).unwrap();
+    let descriptor = store
+        .resolve(&Target::tag(&legacy::signature_tag(&subject.digest)))
+        .unwrap();
+    let manifest: ImageManifest =
+        serde_json::from_slice(&store.fetch_manifest(&descriptor).unwrap()).unwrap();
+    manifest
+        .layers
+        .into_iter()
+        .find(|l| !keyless_annotations::has_certificate(l))
+        .unwrap()
+}
+
+#[test]
+fn keyless_signing_without_a_token_or_over_plain_http_writes_nothing() {
+    let lab = Lab::new();
+    let before = snapshot(&lab.ws.layout());
+    let mut args = vec!["sign".to_string(), "--keyless".into()];
+    args.extend(lab.sigstore.flags());
+    args.push(lab.reference());
+    let out = modelseal()
+        .args(&args)
+        .env_remove("SIGSTORE_ID_TOKEN")
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
+        .output()
+        .unwrap();
+    assert_fails(&out, 2, "--identity-token");
+    let secret = token(&github_claims("acme/models"));
+    let out = modelseal()
+        .args([
+            "sign",
+            "--keyless",
+            "--fulcio-url",
+            "http://fulcio.example.com",
+            "--rekor-url",
+            "http://rekor.example.com",
+            &lab.reference(),
+        ])
+        .env("SIGSTORE_ID_TOKEN", &secret)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert_fails(&out, 2, "HTTPS");
+    assert!(!stderr(&out).contains(&secret) && !stdout(&out).contains(&secret));
+    // A token Fulcio refuses: the error, and the token never shown.
+    let out = modelseal()
+        .args(["sign", "--keyless", "--identity-token", "a.b.c"])
+        .args(lab.sigstore.flags())
+        .arg(lab.reference())
+        .output()
+        .unwrap();
+    assert_fails(&out, 2, "not base64url");
+    assert_eq!(before, snapshot(&lab.ws.layout()));
+    // SIGSTORE_ID_TOKEN is read when no flag is given; the token appears nowhere.
+    let out = modelseal()
+        .args(&args)
+        .env("SIGSTORE_ID_TOKEN", &secret)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains(&secret) && !stdout(&out).contains(&secret));
+}
+
+fn write_policy(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("policy.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_policy_admits_by_a_keyless_identity() {
+    let lab = Lab::new();
+    lab.signed(&[]);
+    let root = lab.sigstore.trusted_root.display().to_string();
+    let policy = |subject: &str, repository: &str| {
+        format!(
+            "version: 1\npolicies:\n  - name: release\n    scopes: [\"**\"]\n    authorities:\n      - name: ci\n        keyless:\n          issuer: {ISSUER}\n          {subject}\n          trustedRoot: {root}\n          extensions: {{githubWorkflowRepository: {repository}}}\n    signatures: {{threshold: 1}}\n"
+        )
+    };
+    let admitted = write_policy(
+        lab.ws.dir.path(),
+        &policy(&format!("subject: {IDENTITY}"), "acme/models"),
+    );
+    let out = run(&[
+        "verify",
+        "--policy",
+        admitted.to_str().unwrap(),
+        &lab.reference(),
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let regexp = write_policy(
+        lab.ws.dir.path(),
+        &policy(
+            "subjectRegExp: \"https://github.com/acme/.*\"",
+            "acme/models",
+        ),
+    );
+    let out = run(&[
+        "verify",
+        "--policy",
+        regexp.to_str().unwrap(),
+        &lab.reference(),
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    for (subject, repository) in [
+        (format!("subject: {IDENTITY}"), "acme/other"),
+        (
+            "subjectRegExp: \"https://github.com/acme\"".to_string(),
+            "acme/models",
+        ),
+    ] {
+        let rejected = write_policy(lab.ws.dir.path(), &policy(&subject, repository));
+        let out = run(&[
+            "verify",
+            "--policy",
+            rejected.to_str().unwrap(),
+            &lab.reference(),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}\n{}",
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+    // An unknown claim name is a policy error.
+    let bad = write_policy(
+        lab.ws.dir.path(),
+        &policy(&format!("subject: {IDENTITY}"), "acme/models")
+            .replace("githubWorkflowRepository", "colour"),
+    );
+    let out = run(&[
+        "verify",
+        "--policy",
+        bad.to_str().unwrap(),
+        &lab.reference(),
+    ]);
+    assert_fails(&out, 2, "unknown extension");
+}
+
+#[test]
+fn the_token_comes_from_github_actions_when_asked_there() {
+    let ws = Workspace::new();
+    ws.pack("v1");
+    let jwt = token(&github_claims("acme/models"));
+    let sigstore = Sigstore::start(
+        &ws.path("sigstore"),
+        &[
+            ("MOCK_GITHUB_TOKEN", &jwt),
+            ("MOCK_GITHUB_REQUEST_TOKEN", "request-secret"),
+        ],
+    );
+    let sign = |request_token: &str| {
+        modelseal()
+            .args(["sign", "--keyless"])
+            .args(sigstore.flags())
+            .arg(ws.layout_ref("v1"))
+            .env_remove("SIGSTORE_ID_TOKEN")
+            .env(
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                format!("{}/github/token?api-version=2.0", sigstore.url),
+            )
+            .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", request_token)
+            .output()
+            .unwrap()
+    };
+    let out = sign("wrong");
+    assert_fails(&out, 2, "401");
+    assert!(!stderr(&out).contains("wrong"), "{}", stderr(&out));
+    let out = sign("request-secret");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains(&jwt) && !stderr(&out).contains("request-secret"));
+    let out = modelseal()
+        .args(["verify", "--trusted-root"])
+        .arg(&sigstore.trusted_root)
+        .args(BY_IDENTITY)
+        .arg(ws.layout_ref("v1"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+}
