@@ -740,3 +740,33 @@ fn the_token_comes_from_github_actions_when_asked_there() {
         .unwrap();
     assert!(out.status.success(), "{}", stdout(&out));
 }
+
+#[test]
+fn scans_and_provenance_attest_keylessly() {
+    let lab = Lab::new();
+    let reference = lab.reference();
+    let out = run(&["scan", &reference, "--attest"]);
+    assert_fails(&out, 2, "give --key KEY or --keyless");
+    let token = lab.token.display().to_string();
+    let mut keyless = vec!["--attest", "--keyless", "--identity-token", &token];
+    let flags = lab.sigstore.flags();
+    keyless.extend(flags.iter().map(String::as_str));
+    let mut scan = vec!["scan", &reference];
+    scan.extend(&keyless);
+    ok(&scan);
+    let mut provenance = vec![
+        "provenance",
+        &reference,
+        "--builder-id",
+        "https://ci.example.com/runner",
+    ];
+    provenance.extend(&keyless);
+    ok(&provenance);
+    for kind in ["scan", "slsaprovenance1"] {
+        let mut args = vec!["--type", kind];
+        args.extend(BY_IDENTITY);
+        let out = lab.verify("verify-attestation", &args);
+        assert!(out.status.success(), "{kind}: {}", stdout(&out));
+        assert_eq!(verified_count(&out), "1 of 1 attestations verified");
+    }
+}

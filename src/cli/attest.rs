@@ -103,7 +103,7 @@ pub fn run_attest(args: AttestArgs) -> anyhow::Result<()> {
         (None, None) => bail!("give --predicate FILE (or --import with --type scan)"),
     };
     let repository = repository_name(&args.reference);
-    let attached = args.signing.with_signer(|signer| {
+    let attached = args.signing.prepare()?.with_signer(|signer| {
         let request = AttestRequest {
             signer,
             format: args.format,

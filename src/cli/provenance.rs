@@ -12,9 +12,8 @@ use modelseal::oci::{Access, Digest};
 use modelseal::reference::Reference;
 use modelseal::signature::Format;
 
-use modelseal::sigstore::SigstoreSigner;
-
 use super::sign::repository_name;
+use super::signing::SigningArgs;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -54,12 +53,11 @@ pub struct Args {
     /// When the build finished (RFC 3339); now by default.
     #[arg(long)]
     finished_on: Option<String>,
-    /// Also sign the provenance and attach it to the ModelPack.
-    #[arg(long, requires = "key")]
-    attest: bool,
-    /// The private key for --attest.
+    /// Also sign the provenance and attach it to the ModelPack, with --key or --keyless.
     #[arg(long)]
-    key: Option<PathBuf>,
+    attest: bool,
+    #[command(flatten)]
+    signing: SigningArgs,
     /// `bundle` or `legacy`, for --attest.
     #[arg(long, default_value = "bundle", value_parser = clap::value_parser!(Format))]
     format: Format,
@@ -123,25 +121,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let provenance = predicate(&pack, &input)?;
     let value = serde_json::to_value(&provenance)?;
     // The key is read before anything is attached, so a bad key attaches nothing.
-    let key = match (&args.key, args.attest) {
-        (Some(path), true) => Some(super::keys::read_private_key(path)?),
-        _ => None,
+    let signing = match args.attest {
+        true => Some(args.signing.prepare()?),
+        false => None,
     };
     super::output::print_json(&value)?;
-    if let Some(key) = key {
+    if let Some(signing) = signing {
         let store = super::open_store(&args.reference, Access::Read)?;
         let repository = repository_name(&args.reference);
-        let attached = attest(
-            store.as_ref(),
-            &pack.descriptor,
-            AttestRequest {
-                signer: &SigstoreSigner::with_key(&key),
+        let attached = signing.with_signer(|signer| {
+            let request = AttestRequest {
+                signer,
                 format: args.format,
                 predicate_type: PROVENANCE_V1,
                 predicate: value,
                 repository: &repository,
-            },
-        )?;
+            };
+            Ok(attest(store.as_ref(), &pack.descriptor, request)?)
+        })?;
         eprintln!(
             "Attested {} ({PROVENANCE_V1}, {} format): {}",
             args.reference.pinned(pack.descriptor.digest.clone()),

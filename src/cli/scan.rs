@@ -1,30 +1,27 @@
 //! `scan`: the built-in scanner over a ModelPack's layers, and its result as an attestation.
 
-use std::path::PathBuf;
-
 use modelseal::attest::attach::{AttestRequest, attest};
 use modelseal::oci::Access;
 use modelseal::reference::Reference;
 use modelseal::scan::{SCAN_PREDICATE_TYPE, Scan, scan};
 use modelseal::signature::Format;
 
-use modelseal::sigstore::SigstoreSigner;
-
 use super::Rejected;
 use super::inspect::printable;
 use super::output::{OutputFormat, print_json};
 use super::sign::repository_name;
+use super::signing::SigningArgs;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The ModelPack to scan; a tag is resolved once.
     reference: Reference,
-    /// Also sign the result and attach it as an attestation (even when the model is flagged).
-    #[arg(long, requires = "key")]
-    attest: bool,
-    /// The private key for --attest.
+    /// Also sign the result and attach it as an attestation (even when the model is flagged),
+    /// with --key or --keyless.
     #[arg(long)]
-    key: Option<PathBuf>,
+    attest: bool,
+    #[command(flatten)]
+    signing: SigningArgs,
     /// `bundle` or `legacy`, for --attest.
     #[arg(long, default_value = "bundle", value_parser = clap::value_parser!(Format))]
     format: Format,
@@ -34,9 +31,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     // The key is read first, so that a bad key costs no scan.
-    let key = match (&args.key, args.attest) {
-        (Some(path), true) => Some(super::keys::read_private_key(path)?),
-        _ => None,
+    let signing = match args.attest {
+        true => Some(args.signing.prepare()?),
+        false => None,
     };
     let started = modelseal::clock::now_text();
     let pack = super::inspect::read(&args.reference)?;
@@ -48,18 +45,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         OutputFormat::Json => print_json(&predicate)?,
         OutputFormat::Text => print_report(&pinned, &result),
     }
-    if let Some(key) = key {
-        let attached = attest(
-            store.as_ref(),
-            &pack.descriptor,
-            AttestRequest {
-                signer: &SigstoreSigner::with_key(&key),
+    if let Some(signing) = signing {
+        let attached = signing.with_signer(|signer| {
+            let request = AttestRequest {
+                signer,
                 format: args.format,
                 predicate_type: SCAN_PREDICATE_TYPE,
                 predicate,
                 repository: &repository_name(&args.reference),
-            },
-        )?;
+            };
+            Ok(attest(store.as_ref(), &pack.descriptor, request)?)
+        })?;
         eprintln!(
             "Attested {pinned} ({SCAN_PREDICATE_TYPE}, {} format): {}",
             attached.format, attached.manifest.digest

@@ -91,6 +91,7 @@ pub fn run_sign(args: SignArgs) -> anyhow::Result<()> {
     let annotations = annotation_map(&args.annotations)?;
     let (pinned, signed) = args
         .signing
+        .prepare()?
         .with_signer(|signer| sign_reference(&args.reference, signer, args.format, &annotations))?;
     let subject_digest = pinned.target.digest.clone();
     match args.output {

@@ -4,12 +4,13 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use modelseal::keys::PrivateKey;
 use modelseal::sigstore::{Endpoints, IdentityToken, SigstoreSigner};
 
 #[derive(clap::Args, Debug)]
 pub struct SigningArgs {
     /// The private key (cosign's encrypted format, or PKCS#8 / SEC1 PEM); or --keyless.
-    #[arg(long, required_unless_present = "keyless", conflicts_with = "keyless")]
+    #[arg(long, conflicts_with = "keyless")]
     key: Option<PathBuf>,
     /// Sign keylessly: an ephemeral key certified by Fulcio for your OIDC identity, the
     /// signature logged in Rekor.
@@ -61,32 +62,71 @@ impl SigningArgs {
         Ok(endpoints)
     }
 
-    /// Runs `f` with the signer the flags describe. The key is read (or the certificate
-    /// obtained) before anything is written, so a bad key or token attaches nothing.
+    /// Reads the key (or checks that a token can be had) before any work is done, so that a
+    /// bad key costs nothing and attaches nothing.
+    pub fn prepare(&self) -> anyhow::Result<Prepared> {
+        let endpoints = self.endpoints()?;
+        let credentials = match (&self.key, self.keyless) {
+            (Some(path), false) => Credentials::Key {
+                key: Box::new(super::keys::read_private_key(path)?),
+                logged: self.tlog_upload,
+            },
+            (None, true) => {
+                if self.identity_token.is_none()
+                    && std::env::var_os("SIGSTORE_ID_TOKEN").is_none()
+                    && std::env::var_os("ACTIONS_ID_TOKEN_REQUEST_URL").is_none()
+                {
+                    // The same error finding the token gives, before any work.
+                    IdentityToken::find(None).map_err(anyhow::Error::msg)?;
+                }
+                Credentials::Keyless(self.identity_token.clone())
+            }
+            _ => bail!("give --key KEY or --keyless"),
+        };
+        Ok(Prepared {
+            credentials,
+            endpoints,
+        })
+    }
+}
+
+enum Credentials {
+    Key {
+        key: Box<PrivateKey>,
+        logged: bool,
+    },
+    /// `--identity-token`, if given; the token is fetched when signing, not before: tokens
+    /// and certificates are short-lived, and the work before signing may be long.
+    Keyless(Option<String>),
+}
+
+/// Signing credentials, ready to sign.
+pub struct Prepared {
+    credentials: Credentials,
+    endpoints: Endpoints,
+}
+
+impl Prepared {
+    /// Runs `f` with a signer: the key, or an ephemeral key certified now.
     pub fn with_signer<T>(
         &self,
         f: impl FnOnce(&SigstoreSigner<'_>) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
-        let endpoints = self.endpoints()?;
-        match (&self.key, self.keyless) {
-            (Some(path), false) => {
-                let key = super::keys::read_private_key(path)?;
-                let signer = if self.tlog_upload {
-                    SigstoreSigner::with_key_logged(&key, endpoints).map_err(anyhow::Error::msg)?
-                } else {
-                    SigstoreSigner::with_key(&key)
-                };
+        let endpoints = self.endpoints.clone();
+        match &self.credentials {
+            Credentials::Key { key, logged: false } => f(&SigstoreSigner::with_key(key)),
+            Credentials::Key { key, logged: true } => {
+                let signer =
+                    SigstoreSigner::with_key_logged(key, endpoints).map_err(anyhow::Error::msg)?;
                 f(&signer)
             }
-            (None, true) => {
-                let token = IdentityToken::find(self.identity_token.as_deref())
-                    .map_err(anyhow::Error::msg)?;
+            Credentials::Keyless(given) => {
+                let token = IdentityToken::find(given.as_deref()).map_err(anyhow::Error::msg)?;
                 let signer = SigstoreSigner::keyless(&token, endpoints)
                     .map_err(anyhow::Error::msg)
                     .context("cannot get a signing certificate")?;
                 f(&signer)
             }
-            _ => bail!("give --key KEY or --keyless"),
         }
     }
 }
