@@ -143,7 +143,7 @@ fn keyless_signatures_in_both_formats_verify_by_identity() {
     let material = &bundle["verificationMaterial"];
     assert!(material["certificate"]["rawBytes"].is_string(), "{bundle}");
     let entry = &material["tlogEntries"][0];
-    assert_eq!(entry["kindVersion"]["kind"], "intoto");
+    assert_eq!(entry["kindVersion"]["kind"], "dsse");
     assert!(entry["inclusionPromise"]["signedEntryTimestamp"].is_string());
     assert!(entry["inclusionProof"]["checkpoint"]["envelope"].is_string());
 }
@@ -769,4 +769,82 @@ fn scans_and_provenance_attest_keylessly() {
         assert!(out.status.success(), "{kind}: {}", stdout(&out));
         assert_eq!(verified_count(&out), "1 of 1 attestations verified");
     }
+}
+
+/// The bundle blob of the referrer `digest` in the layout.
+fn referrer_bundle(lab: &Lab, digest: &str) -> PathBuf {
+    let store = lab.store();
+    let referrer: modelseal::oci::Digest = digest.trim().parse().unwrap();
+    let descriptor = store.resolve(&Target::digest(referrer)).unwrap();
+    let manifest: ImageManifest =
+        serde_json::from_slice(&store.fetch_manifest(&descriptor).unwrap()).unwrap();
+    blob_path(&lab.ws, &manifest.layers[0])
+}
+
+#[test]
+fn sigstore_python_verifies_a_keyless_attestation_offline() {
+    let lab = Lab::new();
+    let predicate = lab.ws.path("predicate.json");
+    std::fs::write(&predicate, r#"{"scanner":"x"}"#).unwrap();
+    let out = lab.keyless(
+        "attest",
+        &[
+            "--type",
+            "custom",
+            "--predicate",
+            predicate.to_str().unwrap(),
+            "--timestamp-server-url",
+            &lab.sigstore.timestamp_url(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bundle = referrer_bundle(&lab, &stdout(&out));
+    // sigstore-python takes a custom root inside a client trust configuration.
+    let root: Value =
+        serde_json::from_slice(&std::fs::read(&lab.sigstore.trusted_root).unwrap()).unwrap();
+    let service = json!([{"url": lab.sigstore.url, "majorApiVersion": 1, "validFor": {"start": "2020-01-01T00:00:00Z"}, "operator": "test"}]);
+    let config = lab.ws.path("trust-config.json");
+    std::fs::write(
+        &config,
+        json!({
+            "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
+            "trustedRoot": root,
+            "signingConfig": {
+                "mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json",
+                "caUrls": service, "oidcUrls": service, "rekorTlogUrls": service,
+                "rekorTlogConfig": {"selector": "ANY"}, "tsaUrls": service,
+                "tsaConfig": {"selector": "ANY"},
+            },
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let subject = lab
+        .store()
+        .resolve(&Target::tag("v1"))
+        .unwrap()
+        .digest
+        .to_string();
+    let verify = |issuer: &str| {
+        std::process::Command::new("sigstore")
+            .arg("--trust-config")
+            .arg(&config)
+            .args(["verify", "identity", "--offline", "--bundle"])
+            .arg(&bundle)
+            .args([
+                "--cert-identity",
+                IDENTITY,
+                "--cert-oidc-issuer",
+                issuer,
+                &subject,
+            ])
+            .output()
+            .expect("sigstore-python (PyPI sigstore 4.5.1) is required; .ci/run installs it")
+    };
+    let out = verify(ISSUER);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains(r#""predicateType":"https://cosign.sigstore.dev/attestation/v1""#)
+    );
+    assert!(!verify("https://accounts.google.com").status.success());
 }

@@ -119,7 +119,7 @@ impl<'a> Signer<'a> {
     ) -> Result<(DsseEnvelope, Evidence), String> {
         let envelope = dsse::sign(self.key(), payload_type, payload);
         let signature = envelope.signature.sig.as_bytes().to_vec();
-        let entry = || intoto_entry(&envelope, &self.verifier_pem()?);
+        let entry = || dsse_entry(&envelope, &self.verifier_pem()?);
         let evidence = self.witness(&signature, entry)?;
         Ok((envelope, evidence))
     }
@@ -178,31 +178,18 @@ fn hashedrekord_entry(
     }))
 }
 
-/// A Rekor `intoto` 0.0.2 entry for a DSSE envelope: signature and payload base64 twice, as
-/// Rekor reads them, the verifier, the envelope's hash and the payload's hash. Rekor v1 keeps
-/// this form (without the payload), which the verifier checks against the bundle.
-fn intoto_entry(envelope: &DsseEnvelope, verifier_pem: &str) -> Result<Value, String> {
-    let envelope_json = serde_json::to_vec(envelope).map_err(|e| e.to_string())?;
-    let signature = STANDARD.encode(envelope.signature.sig.as_bytes());
-    let payload = STANDARD.encode(envelope.payload.as_bytes());
+/// A Rekor `dsse` 0.0.1 entry, as cosign v3 logs an envelope: the envelope as JSON text and
+/// its verifier. Rekor keeps the envelope's and the payload's hashes and the signature with
+/// its verifier, which the verifier checks against the bundle.
+fn dsse_entry(envelope: &DsseEnvelope, verifier_pem: &str) -> Result<Value, String> {
+    let envelope_json = serde_json::to_string(envelope).map_err(|e| e.to_string())?;
     Ok(json!({
-        "apiVersion": "0.0.2",
-        "kind": "intoto",
+        "apiVersion": "0.0.1",
+        "kind": "dsse",
         "spec": {
-            "content": {
-                "envelope": {
-                    "payloadType": envelope.payload_type,
-                    "payload": STANDARD.encode(payload),
-                    "signatures": [{
-                        "sig": STANDARD.encode(signature),
-                        "publicKey": STANDARD.encode(verifier_pem),
-                    }],
-                },
-                "hash": {"algorithm": "sha256", "value": sha256_hex(&envelope_json)},
-                "payloadHash": {
-                    "algorithm": "sha256",
-                    "value": sha256_hex(envelope.payload.as_bytes()),
-                },
+            "proposedContent": {
+                "envelope": envelope_json,
+                "verifiers": [STANDARD.encode(verifier_pem)],
             },
         },
     }))

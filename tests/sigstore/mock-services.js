@@ -93,13 +93,38 @@ async function main() {
         res.writeHead(404).end('not found');
         return;
       }
-      const body = Buffer.concat(chunks).toString();
+      let body = Buffer.concat(chunks).toString();
+      if (handler.path === '/api/v1/log/entries') {
+        body = canonicalEntry(body);
+      }
       const answer = await handler.fn(body);
       res.writeHead(answer.statusCode, { 'Content-Type': answer.contentType || 'text/plain' });
       res.end(typeof answer.response === 'string' ? answer.response : Buffer.from(answer.response.buffer, answer.response.byteOffset, answer.response.byteLength));
     });
   });
   process.stdout.write(`${url}\n`);
+}
+
+// Rekor logs a `dsse` 0.0.1 proposal in its canonical form: the envelope's and the payload's
+// SHA-256 and each signature with its verifier (rekor pkg/types/dsse/v0.0.1). The mock logs
+// what it is given, so the proposal is put in that form here. Other kinds are logged as sent.
+function canonicalEntry(text) {
+  const entry = JSON.parse(text);
+  const proposed = entry.kind === 'dsse' && entry.spec && entry.spec.proposedContent;
+  if (!proposed) {
+    return text;
+  }
+  const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
+  const envelope = JSON.parse(proposed.envelope);
+  return JSON.stringify({
+    apiVersion: entry.apiVersion,
+    kind: 'dsse',
+    spec: {
+      envelopeHash: { algorithm: 'sha256', value: sha256(proposed.envelope) },
+      payloadHash: { algorithm: 'sha256', value: sha256(Buffer.from(envelope.payload, 'base64')) },
+      signatures: envelope.signatures.map((s) => ({ signature: s.sig, verifier: proposed.verifiers[0] })),
+    },
+  });
 }
 
 main().catch((e) => {
