@@ -103,7 +103,7 @@ pub fn read_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
 
 /// Writes a file through a temporary file created with `mode` from the start (so a secret is
 /// never readable by others, even briefly), then renames it into place.
-fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
+pub(super) fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

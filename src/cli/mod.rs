@@ -34,6 +34,7 @@ mod scan;
 mod sign;
 mod signing;
 mod tree;
+mod trust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -91,14 +92,16 @@ enum Command {
     Pack(Box<pack::Args>),
     /// Show a ModelPack's manifest, config and layers after validating them.
     Inspect(inspect::Args),
-    /// Sign an artifact's digest with a key, in cosign's bundle (default) or legacy format.
+    /// Sign an artifact's digest with a key or keylessly, in cosign's bundle (default) or
+    /// legacy format.
     Sign(sign::SignArgs),
-    /// Verify an artifact's signatures with a public key (exit 0 when one verifies), or decide
-    /// with an admission policy (exit 0 admitted, 1 rejected).
+    /// Verify an artifact's signatures with a public key or a keyless identity (exit 0 when one
+    /// verifies), or decide with an admission policy (exit 0 admitted, 1 rejected).
     Verify(sign::VerifyArgs),
     /// Attach a signed in-toto attestation (SLSA provenance, scan results, any predicate).
     Attest(Box<attest::AttestArgs>),
-    /// Verify an artifact's attestations of one type with a public key and print them.
+    /// Verify an artifact's attestations of one type with a public key or a keyless identity
+    /// and print them.
     VerifyAttestation(attest::VerifyAttestationArgs),
     /// Write SLSA provenance v1 for the build of a ModelPack; --attest signs and attaches it.
     Provenance(Box<provenance::Args>),
@@ -111,6 +114,10 @@ enum Command {
     /// Verify a Sigstore bundle over a file or digest, keyless or with a key, offline.
     #[command(visible_alias = "verify-blob")]
     VerifyBundle(Box<bundle::Args>),
+    /// Refresh the Sigstore trusted root over TUF (the only command that fetches trust
+    /// material).
+    #[command(subcommand)]
+    TrustedRoot(trust::Command),
     /// Show the referrers and signature tags attached to an artifact.
     Tree(tree::Args),
     /// Copy an artifact between stores with every referrer and signature tag.
@@ -140,6 +147,7 @@ pub fn main() -> ExitCode {
         Command::Scan(args) => scan::run(*args),
         Command::Policy(command) => policy::run(command),
         Command::VerifyBundle(args) => bundle::run(*args),
+        Command::TrustedRoot(command) => trust::run(command),
         Command::Tree(args) => tree::run(args),
         Command::Copy(args) => copy::run(args),
         Command::GenerateKeyPair(args) => keys::generate(args),

@@ -6,6 +6,7 @@
 pub mod blob;
 pub mod identity;
 pub mod keyless;
+pub mod refresh;
 pub mod services;
 pub mod signing;
 pub mod token;
