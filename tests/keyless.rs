@@ -82,6 +82,22 @@ impl Lab {
     }
 }
 
+/// `verify` rejected both signatures (bundle and legacy), each for `reason`.
+fn assert_both_rejected(out: &Output, reason: &str) {
+    assert_fails(out, 1, "no signature of");
+    let report = stdout(out);
+    assert_eq!(report.matches(reason).count(), 2, "{reason}: {report}");
+}
+
+fn verify_with_key(lab: &Lab, public: &Path) -> Output {
+    run(&[
+        "verify",
+        "--key",
+        public.to_str().unwrap(),
+        &lab.reference(),
+    ])
+}
+
 fn github_claims(repository: &str) -> Value {
     json!({
         "iss": ISSUER,
@@ -257,13 +273,7 @@ fn the_wrong_identity_issuer_or_trust_root_is_rejected_with_its_reason() {
     ];
     for (args, reason) in cases {
         let out = lab.verify("verify", args);
-        assert_fails(&out, 1, "no signature of");
-        assert_eq!(
-            stdout(&out).matches(reason).count(),
-            2,
-            "{reason}: {}",
-            stdout(&out)
-        );
+        assert_both_rejected(&out, reason);
     }
     // Against the public-good root (the default), the log and the CA are unknown.
     let out = modelseal()
@@ -272,13 +282,7 @@ fn the_wrong_identity_issuer_or_trust_root_is_rejected_with_its_reason() {
         .arg(lab.reference())
         .output()
         .unwrap();
-    assert_fails(&out, 1, "no signature of");
-    assert_eq!(
-        stdout(&out).matches("No log key valid").count(),
-        2,
-        "{}",
-        stdout(&out)
-    );
+    assert_both_rejected(&out, "No log key valid");
     // Against another instance's root: a chain to an untrusted root, a log it does not know.
     let other = Sigstore::start(&lab.ws.path("other-sigstore"), &[]);
     let out = modelseal()
@@ -288,22 +292,10 @@ fn the_wrong_identity_issuer_or_trust_root_is_rejected_with_its_reason() {
         .arg(lab.reference())
         .output()
         .unwrap();
-    assert_fails(&out, 1, "no signature of");
-    assert_eq!(
-        stdout(&out).matches("rejected").count(),
-        2,
-        "{}",
-        stdout(&out)
-    );
+    assert_both_rejected(&out, "rejected");
     // A keyless signature is no signature of a key.
     let (_, public) = keys(&lab.ws, "k");
-    let out = run(&[
-        "verify",
-        "--key",
-        public.to_str().unwrap(),
-        &lab.reference(),
-    ]);
-    assert_fails(&out, 1, "no signature of");
+    assert_fails(&verify_with_key(&lab, &public), 1, "no signature of");
 }
 
 #[test]
@@ -314,20 +306,13 @@ fn a_certificate_expired_when_the_entry_was_logged_is_rejected() {
     lab.signed(&[]);
     lab.signed(&["--format", "legacy"]);
     let out = lab.verify("verify", &BY_IDENTITY);
-    assert_fails(&out, 1, "no signature of");
-    let report = stdout(&out);
-    assert_eq!(report.matches("rejected").count(), 2, "{report}");
-    assert_eq!(report.matches("CertExpired").count(), 2, "{report}");
+    assert_both_rejected(&out, "CertExpired");
 }
 
 /// Rewrites the `.sig` manifest of `v1` to hold its first layer alone, changed by `change`.
 fn tamper_sig_layer(lab: &Lab, change: impl FnOnce(&mut Descriptor)) {
+    let (tag, mut manifest) = sig_manifest(lab);
     let store = lab.store();
-    let subject = store.resolve(&Target::tag("v1")).unwrap();
-    let tag = legacy::signature_tag(&subject.digest);
-    let descriptor = store.resolve(&Target::tag(&tag)).unwrap();
-    let mut manifest: ImageManifest =
-        serde_json::from_slice(&store.fetch_manifest(&descriptor).unwrap()).unwrap();
     manifest.layers.truncate(1);
     change(&mut manifest.layers[0]);
     let bytes = serde_json::to_vec(&manifest).unwrap();
@@ -346,15 +331,18 @@ fn annotation(layer: &Descriptor, key: &str) -> String {
     layer.annotation(key).unwrap().to_string()
 }
 
-fn sig_layer(lab: &Lab) -> Descriptor {
+/// The `.sig` tag of `v1` and its manifest.
+fn sig_manifest(lab: &Lab) -> (String, ImageManifest) {
     let store = lab.store();
     let subject = store.resolve(&Target::tag("v1")).unwrap();
-    let descriptor = store
-        .resolve(&Target::tag(&legacy::signature_tag(&subject.digest)))
-        .unwrap();
-    let manifest: ImageManifest =
-        serde_json::from_slice(&store.fetch_manifest(&descriptor).unwrap()).unwrap();
-    manifest.layers[0].clone()
+    let tag = legacy::signature_tag(&subject.digest);
+    let descriptor = store.resolve(&Target::tag(&tag)).unwrap();
+    let manifest = serde_json::from_slice(&store.fetch_manifest(&descriptor).unwrap()).unwrap();
+    (tag, manifest)
+}
+
+fn sig_layer(lab: &Lab) -> Descriptor {
+    sig_manifest(lab).1.layers[0].clone()
 }
 
 #[test]
@@ -366,14 +354,7 @@ fn altered_legacy_annotations_are_rejected_with_their_reason() {
     // Another signature, of the same payload by the same identity: its log entry and its
     // certificate belong to it, not to ours.
     lab.signed(&["--format", "legacy"]);
-    let store = lab.store();
-    let subject = store.resolve(&Target::tag("v1")).unwrap();
-    let descriptor = store
-        .resolve(&Target::tag(&legacy::signature_tag(&subject.digest)))
-        .unwrap();
-    let both: ImageManifest =
-        serde_json::from_slice(&store.fetch_manifest(&descriptor).unwrap()).unwrap();
-    let other = both.layers[1].clone();
+    let other = sig_manifest(&lab).1.layers[1].clone();
     let rekor_bundle = |layer: &Descriptor| -> Value {
         serde_json::from_str(&annotation(layer, keyless_annotations::REKOR_BUNDLE)).unwrap()
     };
@@ -529,12 +510,7 @@ fn timestamps_signing_configs_and_logged_key_signatures_work() {
             .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
     }
-    let out = run(&[
-        "verify",
-        "--key",
-        public.to_str().unwrap(),
-        &lab.reference(),
-    ]);
+    let out = verify_with_key(&lab, &public);
     assert!(out.status.success(), "{}", stdout(&out));
     assert!(
         stdout(&out).ends_with("2 of 5 signatures verified\n"),
@@ -556,14 +532,8 @@ fn timestamps_signing_configs_and_logged_key_signatures_work() {
 
 /// The `.sig` layer without a certificate (the key-based one).
 fn sig_layer_with_key(lab: &Lab) -> Descriptor {
-    let store = lab.store();
-    let subject = store.resolve(&Target::tag("v1")).unwrap();
-    let descriptor = store
-        .resolve(&Target::tag(&legacy::signature_tag(&subject.digest)))
-        .unwrap();
-    let manifest: ImageManifest =
-        serde_json::from_slice(&store.fetch_manifest(&descriptor).unwrap()).unwrap();
-    manifest
+    sig_manifest(lab)
+        .1
         .layers
         .into_iter()
         .find(|l| !keyless_annotations::has_certificate(l))
@@ -637,45 +607,27 @@ fn a_policy_admits_by_a_keyless_identity() {
             "version: 1\npolicies:\n  - name: release\n    scopes: [\"**\"]\n    authorities:\n      - name: ci\n        keyless:\n          issuer: {ISSUER}\n          {subject}\n          trustedRoot: {root}\n          extensions: {{githubWorkflowRepository: {repository}}}\n    signatures: {{threshold: 1}}\n"
         )
     };
-    let admitted = write_policy(
-        lab.ws.dir.path(),
-        &policy(&format!("subject: {IDENTITY}"), "acme/models"),
-    );
-    let out = run(&[
-        "verify",
-        "--policy",
-        admitted.to_str().unwrap(),
-        &lab.reference(),
-    ]);
-    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    let regexp = write_policy(
-        lab.ws.dir.path(),
-        &policy(
-            "subjectRegExp: \"https://github.com/acme/.*\"",
-            "acme/models",
-        ),
-    );
-    let out = run(&[
-        "verify",
-        "--policy",
-        regexp.to_str().unwrap(),
-        &lab.reference(),
-    ]);
-    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    for (subject, repository) in [
-        (format!("subject: {IDENTITY}"), "acme/other"),
-        (
-            "subjectRegExp: \"https://github.com/acme\"".to_string(),
-            "acme/models",
-        ),
-    ] {
-        let rejected = write_policy(lab.ws.dir.path(), &policy(&subject, repository));
-        let out = run(&[
+    let decide = |text: &str| {
+        let path = write_policy(lab.ws.dir.path(), text);
+        run(&[
             "verify",
             "--policy",
-            rejected.to_str().unwrap(),
+            path.to_str().unwrap(),
             &lab.reference(),
-        ]);
+        ])
+    };
+    let exact = format!("subject: {IDENTITY}");
+    let anchored = "subjectRegExp: \"https://github.com/acme/.*\"";
+    for admitted in [
+        policy(&exact, "acme/models"),
+        policy(anchored, "acme/models"),
+    ] {
+        let out = decide(&admitted);
+        assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    }
+    let partial = "subjectRegExp: \"https://github.com/acme\"";
+    for rejected in [policy(&exact, "acme/other"), policy(partial, "acme/models")] {
+        let out = decide(&rejected);
         assert_eq!(
             out.status.code(),
             Some(1),
@@ -685,18 +637,8 @@ fn a_policy_admits_by_a_keyless_identity() {
         );
     }
     // An unknown claim name is a policy error.
-    let bad = write_policy(
-        lab.ws.dir.path(),
-        &policy(&format!("subject: {IDENTITY}"), "acme/models")
-            .replace("githubWorkflowRepository", "colour"),
-    );
-    let out = run(&[
-        "verify",
-        "--policy",
-        bad.to_str().unwrap(),
-        &lab.reference(),
-    ]);
-    assert_fails(&out, 2, "unknown extension");
+    let unknown = policy(&exact, "acme/models").replace("githubWorkflowRepository", "colour");
+    assert_fails(&decide(&unknown), 2, "unknown extension");
 }
 
 #[test]

@@ -5,14 +5,14 @@
 //! Verification never calls this: it reads the file written here.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use sigstore_trust_root::SigstoreInstance;
 use sigstore_tuf::{FileStore, HttpRepository, Updater};
 
+use super::services::Http;
+
 /// The TUF target that holds the trusted root.
 const TARGET: &str = "trusted_root.json";
-const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where to refresh from.
 pub enum Repository {
@@ -39,21 +39,10 @@ pub fn fetch(repository: &Repository, cache: Option<&Path>) -> Result<Vec<u8>, S
         ),
         Repository::Custom { url, root } => (url, root),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the HTTP runtime: {e}"))?;
-    let client = {
-        let _context = runtime.enter();
-        sigstore_tuf::reqwest::Client::builder()
-            .user_agent(concat!("modelseal/", env!("CARGO_PKG_VERSION")))
-            .timeout(TIMEOUT)
-            .build()
-    }
-    .map_err(|e| format!("cannot set up HTTPS: {e}"))?;
+    let http = Http::for_signed_content()?;
     let transport = HttpRepository::new(url)
         .map_err(|e| format!("{url} is not a TUF repository URL: {e}"))?
-        .with_http_client(client);
+        .with_http_client(http.client());
     let mut updater = Updater::new(transport, root)
         .map_err(|e| format!("the TUF root to start from does not verify: {e}"))?;
     if let Some(dir) = cache {
@@ -61,7 +50,7 @@ pub fn fetch(repository: &Repository, cache: Option<&Path>) -> Result<Vec<u8>, S
             .map_err(|e| format!("cannot create the TUF cache {}: {e}", dir.display()))?;
         updater = updater.with_store(FileStore::new(dir));
     }
-    runtime.block_on(async {
+    http.block_on(async {
         let now = jiff::Timestamp::now();
         updater
             .refresh(now)

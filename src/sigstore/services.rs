@@ -90,7 +90,19 @@ pub struct Http {
 }
 
 impl Http {
+    /// A client for the Sigstore services: tokens and signatures never follow a redirect to
+    /// another host.
     pub fn new() -> Result<Http, String> {
+        Http::with_redirects(reqwest::redirect::Policy::none())
+    }
+
+    /// A client that follows redirects, for content verified whatever its source (TUF
+    /// metadata, which mirrors and CDNs serve).
+    pub fn for_signed_content() -> Result<Http, String> {
+        Http::with_redirects(reqwest::redirect::Policy::limited(5))
+    }
+
+    fn with_redirects(policy: reqwest::redirect::Policy) -> Result<Http, String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -100,12 +112,21 @@ impl Http {
             reqwest::Client::builder()
                 .user_agent(concat!("modelseal/", env!("CARGO_PKG_VERSION")))
                 .timeout(TIMEOUT)
-                // A token must never follow a redirect to another host.
-                .redirect(reqwest::redirect::Policy::none())
+                .redirect(policy)
                 .build()
         }
         .map_err(|e| format!("cannot set up HTTPS: {e}"))?;
         Ok(Http { runtime, client })
+    }
+
+    /// Runs `future` on this client's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// The HTTP client, for libraries that make their own requests.
+    pub fn client(&self) -> reqwest::Client {
+        self.client.clone()
     }
 
     /// POSTs `body` as JSON and returns the answer's bytes (2xx only).
