@@ -9,5 +9,5 @@ mod validate;
 pub use mediatype::{Family, LayerType, Packing, Role};
 pub use validate::{
     FileMetadata, Layer, MAX_FILEPATH_BYTES, MAX_LAYERS, ModelPack, ModelPackError,
-    check_relative_path, read,
+    check_relative_path, from_bytes, read,
 };

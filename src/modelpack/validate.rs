@@ -86,18 +86,30 @@ impl ModelPack {
 
 /// Fetches the manifest and config a descriptor names and validates them.
 pub fn read(store: &dyn Store, descriptor: &Descriptor) -> Result<ModelPack, ModelPackError> {
+    if is_index_media_type(&descriptor.media_type) {
+        return Err(ModelPackError::NotAModelPack {
+            digest: descriptor.digest.clone(),
+            reason: "it is an index of manifests; name one of them by digest".into(),
+        });
+    }
+    let manifest_bytes = store.fetch_manifest(descriptor)?;
+    from_bytes(descriptor, manifest_bytes, |config| {
+        Ok(fetch_blob(store, config, limits::MAX_CONFIG_BYTES)?)
+    })
+}
+
+/// Validates a manifest read as `descriptor` (its bytes checked against it by the caller),
+/// with its config from `fetch_config`.
+pub fn from_bytes(
+    descriptor: &Descriptor,
+    manifest_bytes: Vec<u8>,
+    fetch_config: impl FnOnce(&Descriptor) -> Result<Vec<u8>, ModelPackError>,
+) -> Result<ModelPack, ModelPackError> {
     let digest = descriptor.digest.clone();
     let invalid = |reason: String| ModelPackError::Invalid {
         digest: digest.clone(),
         reason,
     };
-    if is_index_media_type(&descriptor.media_type) {
-        return Err(ModelPackError::NotAModelPack {
-            digest: digest.clone(),
-            reason: "it is an index of manifests; name one of them by digest".into(),
-        });
-    }
-    let manifest_bytes = store.fetch_manifest(descriptor)?;
     let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes).map_err(|e| {
         invalid(format!(
             "the manifest is not a valid OCI image manifest: {e}"
@@ -108,7 +120,7 @@ pub fn read(store: &dyn Store, descriptor: &Descriptor) -> Result<ModelPack, Mod
         reason,
     })?;
     check_manifest_shape(&manifest, family).map_err(invalid)?;
-    let config_bytes = fetch_blob(store, &manifest.config, limits::MAX_CONFIG_BYTES)?;
+    let config_bytes = fetch_config(&manifest.config)?;
     let (config, diff_ids) = parse_config(family, &config_bytes).map_err(invalid)?;
     let layers = check_layers(&manifest, family, diff_ids.as_deref()).map_err(invalid)?;
     Ok(ModelPack {

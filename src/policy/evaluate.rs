@@ -409,16 +409,14 @@ fn judge(
     let Some(rules) = &requirement.rules else {
         return Ok(Ok(Vec::new()));
     };
-    let statement = &candidate.statement;
-    let input = json!({
-        "statement": statement,
-        "predicateType": statement.predicate_type,
-        "predicate": statement.predicate,
-        "signer": {"authority": candidate.authority},
-        "subject": {"digest": subject.digest, "reference": reference.to_string()},
-        "modelpack": pack.map(|p| json!({"manifest": p.manifest, "config": p.config})),
-        "now": evaluated_at,
-    });
+    let input = rule_input(
+        &candidate.statement,
+        candidate.authority,
+        subject,
+        reference,
+        pack,
+        evaluated_at,
+    );
     match rules.evaluate(&input) {
         Ok(verdict) if verdict.deny.is_empty() => Ok(Ok(verdict
             .warn
@@ -430,6 +428,27 @@ fn judge(
         Err(RuleFailure::Failed(e)) => Ok(Err(format!("the rules failed: {e}"))),
         Err(RuleFailure::Limit(e)) => Err(EvaluateError::RuleLimit(e)),
     }
+}
+
+/// The input document Rego rules read (documented in docs/policy.md): the verified statement,
+/// who signed it, the subject, the ModelPack's manifest and config, and the evaluation time.
+pub fn rule_input(
+    statement: &Statement,
+    authority: &str,
+    subject: &Descriptor,
+    reference: &Reference,
+    pack: Option<&ModelPack>,
+    evaluated_at: &str,
+) -> serde_json::Value {
+    json!({
+        "statement": statement,
+        "predicateType": statement.predicate_type,
+        "predicate": statement.predicate,
+        "signer": {"authority": authority},
+        "subject": {"digest": subject.digest, "reference": reference.to_string()},
+        "modelpack": pack.map(|p| json!({"manifest": p.manifest, "config": p.config})),
+        "now": evaluated_at,
+    })
 }
 
 fn modelpack(pack: &ModelPack, rules: &ModelPackRules) -> Requirement {

@@ -43,7 +43,7 @@ impl Credentials {
 
 /// How a registry asks to be authenticated.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Challenge {
+pub enum Challenge {
     Basic,
     Bearer {
         realm: String,
@@ -55,7 +55,7 @@ pub(super) enum Challenge {
 
 impl Challenge {
     /// Reads a `WWW-Authenticate` value. Unknown schemes give `None`.
-    pub(super) fn parse(header: &str) -> Option<Challenge> {
+    pub fn parse(header: &str) -> Option<Challenge> {
         let header = header.trim();
         let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
         if scheme.eq_ignore_ascii_case("basic") {

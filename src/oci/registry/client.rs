@@ -529,14 +529,7 @@ impl Client {
         let body = self
             .read_bounded(response, SMALL_ANSWER_BYTES, "an error answer")
             .unwrap_or_default();
-        let envelope = serde_json::from_slice::<ErrorEnvelope>(&body).unwrap_or_default();
-        let codes = envelope.errors.iter().map(|e| e.code.clone()).collect();
-        let detail = envelope
-            .errors
-            .iter()
-            .map(|e| format!("{}: {}", e.code, e.message))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let (codes, detail) = super::wire::error_envelope(&body);
         Answer {
             status,
             codes,
@@ -579,20 +572,6 @@ impl Client {
         let answer = self.answer(response);
         self.failure(what, &answer)
     }
-}
-
-#[derive(Default, serde::Deserialize)]
-struct ErrorEnvelope {
-    #[serde(default)]
-    errors: Vec<ErrorEntry>,
-}
-
-#[derive(serde::Deserialize)]
-struct ErrorEntry {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
 }
 
 /// A registry's words, shortened and stripped of control characters before they reach a

@@ -13,6 +13,7 @@ mod client;
 mod download;
 mod referrers;
 mod upload;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -478,22 +479,12 @@ impl Store for RegistryStore {
 
 /// The `rel="next"` address of a `Link` header, as paginated listings give it.
 fn next_page(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(reqwest::header::LINK)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find_map(|link| {
-            let (target, params) = link.trim().split_once(';')?;
-            let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
-            params
-                .split(';')
-                .any(|p| {
-                    let p = p.trim().replace(' ', "");
-                    p == "rel=\"next\"" || p == "rel=next"
-                })
-                .then(|| target.to_string())
-        })
+    wire::next_page(
+        headers
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
 }
 
 #[cfg(test)]
