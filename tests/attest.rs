@@ -27,11 +27,10 @@ fn plain_keys(ws: &Workspace, name: &str) -> (PathBuf, PathBuf, PrivateKey) {
     let key = PrivateKey::generate(Algorithm::EcdsaP256).unwrap();
     let der = key.to_pkcs8_der().unwrap();
     let private = ws.path(&format!("{name}.pem"));
-    std::fs::write(
+    write_private(
         &private,
         pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec())),
-    )
-    .unwrap();
+    );
     let public = ws.path(&format!("{name}.pub"));
     std::fs::write(&public, key.public_key().to_pem().unwrap()).unwrap();
     (private, public, key)

@@ -7,8 +7,6 @@ use std::os::unix::fs::PermissionsExt;
 
 use common::*;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/keys");
-
 #[test]
 fn generates_cosign_format_key_pairs() {
     for algorithm in ["ecdsa-p256", "ed25519"] {
@@ -68,12 +66,11 @@ fn existing_key_files_are_not_overwritten_without_force() {
 
 #[test]
 fn loads_a_key_generated_by_cosign() {
+    let ws = Workspace::new();
+    let key = private_fixture(&ws, "cosign-generated-empty-password.key");
     let out = modelseal()
-        .args([
-            "public-key",
-            "--key",
-            &format!("{FIXTURES}/cosign-generated-empty-password.key"),
-        ])
+        .args(["public-key", "--key"])
+        .arg(&key)
         .env("COSIGN_PASSWORD", "")
         .output()
         .unwrap();
@@ -93,27 +90,23 @@ fn public_key_of(path: &std::path::Path, password: Option<&str>) -> std::process
 #[test]
 fn bad_key_files_are_refused_clearly() {
     let ws = Workspace::new();
-    let cosign =
-        fs::read_to_string(format!("{FIXTURES}/cosign-generated-empty-password.key")).unwrap();
+    let fixture = private_fixture(&ws, "cosign-generated-empty-password.key");
+    let cosign = fs::read_to_string(&fixture).unwrap();
 
-    let wrong = public_key_of(
-        std::path::Path::new(&format!("{FIXTURES}/cosign-generated-empty-password.key")),
-        Some("guess"),
-    );
+    let wrong = public_key_of(&fixture, Some("guess"));
     assert_fails(&wrong, 2, "wrong password");
 
     let truncated = ws.path("truncated.key");
-    fs::write(&truncated, &cosign[..cosign.len() / 2]).unwrap();
+    write_private(&truncated, &cosign[..cosign.len() / 2]);
     assert_fails(&public_key_of(&truncated, Some("")), 2, "not valid PEM");
 
     // Unknown KDF parameters: N = 2^10, re-encoded in a valid PEM frame.
     let body = pem_body(&cosign).replace(r#""N":65536"#, r#""N":1024"#);
     let weak = ws.path("weak.key");
-    fs::write(
+    write_private(
         &weak,
         frame("ENCRYPTED SIGSTORE PRIVATE KEY", body.as_bytes()),
-    )
-    .unwrap();
+    );
     assert_fails(
         &public_key_of(&weak, Some("")),
         2,
@@ -121,7 +114,7 @@ fn bad_key_files_are_refused_clearly() {
     );
 
     let label = ws.path("label.key");
-    fs::write(&label, frame("OPENSSH PRIVATE KEY", b"x")).unwrap();
+    write_private(&label, frame("OPENSSH PRIVATE KEY", b"x"));
     assert_fails(
         &public_key_of(&label, Some("")),
         2,
@@ -132,11 +125,8 @@ fn bad_key_files_are_refused_clearly() {
     // error, not a hang.
     let no_tty = std::process::Command::new("setsid")
         .arg(assert_cmd::cargo::cargo_bin("modelseal"))
-        .args([
-            "public-key",
-            "--key",
-            &format!("{FIXTURES}/cosign-generated-empty-password.key"),
-        ])
+        .args(["public-key", "--key"])
+        .arg(&fixture)
         .env_remove("COSIGN_PASSWORD")
         .stdin(std::process::Stdio::null())
         .output()
@@ -149,6 +139,30 @@ fn bad_key_files_are_refused_clearly() {
 
     let missing = public_key_of(&ws.path("absent.key"), Some(""));
     assert_fails(&missing, 2, "absent.key");
+}
+
+#[test]
+fn a_key_file_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let ws = Workspace::new();
+    let layout = ws.layout_ref("v1");
+    ws.pack("v1");
+    for mode in [0o640, 0o604, 0o644] {
+        let key = private_fixture(&ws, "cosign-generated-empty-password.key");
+        fs::set_permissions(&key, fs::Permissions::from_mode(mode)).unwrap();
+        let before = snapshot(&ws.layout());
+        for args in [vec!["public-key", "--key"], vec!["sign", &layout, "--key"]] {
+            let out = modelseal()
+                .args(&args)
+                .arg(&key)
+                .env("COSIGN_PASSWORD", "")
+                .output()
+                .unwrap();
+            assert_fails(&out, 2, &format!("(mode {mode:04o})"));
+            assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+        }
+        assert_eq!(snapshot(&ws.layout()), before);
+    }
 }
 
 fn pem_body(pem_text: &str) -> String {

@@ -30,7 +30,19 @@ pub fn annotation_map(pairs: &[(String, String)]) -> anyhow::Result<BTreeMap<Str
 /// Reads a key file, bounded while reading: the size a file reports cannot be trusted (a
 /// FIFO, `/dev/zero`).
 pub fn read_key_file(path: &Path) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
+    Ok(read_key_file_with_mode(path)?.0)
+}
+
+/// [`read_key_file`], with the permission bits of the file that was read (not of the path,
+/// which may have changed meanwhile).
+pub fn read_key_file_with_mode(path: &Path) -> anyhow::Result<(zeroize::Zeroizing<Vec<u8>>, u32)> {
+    use std::os::unix::fs::PermissionsExt as _;
     let file = fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mode = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .permissions()
+        .mode();
     let mut bytes = zeroize::Zeroizing::new(Vec::new());
     file.take((MAX_KEY_FILE_BYTES as u64).saturating_add(1))
         .read_to_end(&mut bytes)
@@ -41,7 +53,7 @@ pub fn read_key_file(path: &Path) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>>
             path.display()
         );
     }
-    Ok(bytes)
+    Ok((bytes, mode))
 }
 
 /// Loads a PKIX public key file.

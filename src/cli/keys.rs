@@ -94,9 +94,18 @@ pub fn public_key(args: PublicKeyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads a private key file, asking for its password only if it is encrypted.
+/// Loads a private key file, asking for its password only if it is encrypted. A file others
+/// can read is refused, as ssh refuses one: a key (even encrypted) is for its owner alone.
 pub fn read_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
-    let bytes = super::args::read_key_file(path)?;
+    let (bytes, mode) = super::args::read_key_file_with_mode(path)?;
+    if mode & 0o077 != 0 {
+        anyhow::bail!(
+            "{} can be read by group or others (mode {:04o}); a private key must be for its owner alone: chmod 600 {}",
+            path.display(),
+            mode & 0o7777,
+            path.display()
+        );
+    }
     load_private_key(&bytes, password::for_existing_key)
         .with_context(|| format!("cannot load the private key {}", path.display()))
 }

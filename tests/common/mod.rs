@@ -172,6 +172,23 @@ pub fn assert_fails(out: &Output, code: i32, needle: &str) {
     assert!(err.contains(needle), "expected {needle:?} in: {err}");
 }
 
+/// Writes a private key file for its owner alone (0600), as modelseal requires.
+pub fn write_private(path: &Path, bytes: impl AsRef<[u8]>) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, bytes).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// A copy (0600) in the workspace of a key fixture from `testdata/keys`.
+pub fn private_fixture(ws: &Workspace, name: &str) -> PathBuf {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/keys")
+        .join(name);
+    let copy = ws.path(name);
+    write_private(&copy, std::fs::read(fixture).unwrap());
+    copy
+}
+
 /// A fresh ECDSA P-256 key pair `NAME.key` (password `pw`) and `NAME.pub` in the workspace.
 pub fn keys(ws: &Workspace, name: &str) -> (PathBuf, PathBuf) {
     let out = generate_key_pair(&ws.path(name), "ecdsa-p256", "pw");
