@@ -13,7 +13,9 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::digest::{Algorithm, Digest, Hasher};
-use super::limits::{MAX_LAYOUT_INDEX_BYTES, MAX_LAYOUT_MARKER_BYTES, MAX_MANIFEST_BYTES};
+use super::limits::{
+    MAX_LAYOUT_INDEX_BYTES, MAX_LAYOUT_MARKER_BYTES, MAX_MANIFEST_BYTES, MAX_REFERRERS,
+};
 use super::manifest::{
     ANNOTATION_REF_NAME, Descriptor, ImageIndex, ManifestHeader, is_index_media_type,
     is_manifest_media_type,
@@ -435,6 +437,11 @@ impl Store for LayoutStore {
                 .and_then(|i| found.get_mut(i))
             {
                 slot.push(descriptor);
+            }
+        }
+        for (subject, referrers) in subjects.iter().zip(&found) {
+            if referrers.len() > MAX_REFERRERS {
+                return Err(StoreError::too_many_referrers(subject, referrers.len()));
             }
         }
         Ok(found)

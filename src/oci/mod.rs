@@ -52,4 +52,6 @@ pub mod limits {
     pub const MAX_LAYOUT_INDEX_BYTES: u64 = 32 << 20;
     /// The largest `oci-layout` marker file accepted.
     pub const MAX_LAYOUT_MARKER_BYTES: u64 = 4 << 10;
+    /// The most referrers one subject may have; each costs a manifest read. More is an error.
+    pub const MAX_REFERRERS: usize = 1000;
 }

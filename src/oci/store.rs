@@ -40,6 +40,12 @@ pub enum StoreError {
     NotFound { what: String, location: String },
     #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
     TooLarge { what: String, size: u64, limit: u64 },
+    #[error("{what}: {count}, over the limit of {limit}")]
+    TooMany {
+        what: String,
+        count: usize,
+        limit: usize,
+    },
     #[error("{what} does not match its digest {expected}: its content hashes to {actual}")]
     DigestMismatch {
         what: String,
@@ -59,6 +65,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A subject listed with more referrers than are read ([`super::limits::MAX_REFERRERS`]):
+    /// an error, never a silently shortened list that could hide a signature.
+    pub fn too_many_referrers(subject: &Digest, count: usize) -> StoreError {
+        StoreError::TooMany {
+            what: format!("the referrers of {subject}"),
+            count,
+            limit: super::limits::MAX_REFERRERS,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> StoreError {
         // A verifying reader reports content failures through io::Error; keep them visible.
         match source
@@ -113,6 +129,7 @@ impl StoreError {
             StoreError::DigestMismatch { .. }
                 | StoreError::SizeMismatch { .. }
                 | StoreError::TooLarge { .. }
+                | StoreError::TooMany { .. }
                 | StoreError::Invalid { .. }
         )
     }

@@ -12,6 +12,7 @@ use reqwest::header::{ACCEPT, HeaderMap};
 use reqwest::{Method, StatusCode};
 
 use super::{MAX_PAGES, RegistryStore, next_page};
+use crate::oci::limits::MAX_REFERRERS;
 use crate::oci::manifest::{Descriptor, ImageIndex, MEDIA_TYPE_IMAGE_INDEX, ManifestHeader};
 use crate::oci::store::as_referrer;
 use crate::oci::{Digest, Store, StoreError};
@@ -23,8 +24,6 @@ use crate::reference::Target;
 pub(super) const SETTLE: Duration = Duration::from_millis(150);
 /// How often the referrers index is re-written when concurrent writers keep changing it.
 const INDEX_UPDATE_ATTEMPTS: usize = 16;
-/// The most referrers one subject may list; each costs a manifest fetch.
-const MAX_REFERRERS: usize = 1000;
 
 /// The referrers tag schema: the subject digest with `:` replaced by `-`.
 pub fn referrers_tag(subject: &Digest) -> String {
@@ -257,11 +256,7 @@ fn filters_applied(headers: &HeaderMap) -> BTreeSet<String> {
 }
 
 fn too_many(subject: &Digest, count: usize) -> StoreError {
-    StoreError::TooLarge {
-        what: format!("the referrers of {subject} ({count} entries or more)"),
-        size: count as u64,
-        limit: MAX_REFERRERS as u64,
-    }
+    StoreError::too_many_referrers(subject, count)
 }
 
 #[cfg(test)]
