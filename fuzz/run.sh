@@ -7,8 +7,9 @@
 #
 #   fuzz/run.sh [TARGET...]          # all targets when none is named
 #
-# Needs cargo-fuzz (cargo install cargo-fuzz). Uses the nightly toolchain when there is one,
-# else the stable one with RUSTC_BOOTSTRAP=1 and no sanitizer (what CI has).
+# Needs cargo-fuzz (cargo install cargo-fuzz). Uses the nightly toolchain (with
+# AddressSanitizer) when there is one and FUZZ_STABLE is not 1, else the stable one with
+# RUSTC_BOOTSTRAP=1 and no sanitizer (what CI has).
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${SECONDS_PER_TARGET:-60}
@@ -16,7 +17,7 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(pickle scan_layer reference manifest modelpack signed_payloads bundle trust_material registry_answers policy rego_input)
 fi
-if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+if [ "${FUZZ_STABLE:-}" != 1 ] && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
   fuzz=(cargo +nightly fuzz run -O)
 else
   export RUSTC_BOOTSTRAP=1

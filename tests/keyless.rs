@@ -406,6 +406,11 @@ fn altered_legacy_annotations_are_rejected_with_their_reason() {
             "not a certificate".into(),
             "holds no certificate",
         ),
+        (
+            keyless_annotations::CHAIN,
+            annotation(&other, keyless_annotations::CERTIFICATE).replace("MII", "MIJ"),
+            "chain annotation",
+        ),
     ];
     for (key, value, reason) in cases {
         tamper_sig_layer(&lab, |layer| {
@@ -789,4 +794,30 @@ fn sigstore_python_verifies_a_keyless_attestation_offline() {
         stdout(&out).contains(r#""predicateType":"https://cosign.sigstore.dev/attestation/v1""#)
     );
     assert!(!verify("https://accounts.google.com").status.success());
+}
+
+#[test]
+fn a_trusted_root_the_user_did_not_give_is_never_used() {
+    let lab = Lab::new();
+    lab.signed(&[]);
+    // The services' root sits beside the artifact, in the working folder and where other
+    // Sigstore clients look (SIGSTORE_ROOT_FILE, TUF_ROOT): none of it is read.
+    let root = std::fs::read(&lab.sigstore.trusted_root).unwrap();
+    std::fs::write(lab.ws.layout().join("trusted_root.json"), &root).unwrap();
+    std::fs::write(lab.ws.path("trusted_root.json"), &root).unwrap();
+    let out = modelseal()
+        .current_dir(lab.ws.dir.path())
+        .args(["verify"])
+        .args(BY_IDENTITY)
+        .arg(lab.reference())
+        .env("SIGSTORE_ROOT_FILE", &lab.sigstore.trusted_root)
+        .env("TUF_ROOT", lab.ws.dir.path())
+        .output()
+        .unwrap();
+    assert_fails(&out, 1, "no signature of");
+    assert!(
+        stdout(&out).contains("No log key valid"),
+        "{}",
+        stdout(&out)
+    );
 }

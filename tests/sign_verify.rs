@@ -6,6 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
+use std::process::Command;
 
 use common::*;
 use modelseal::attest::statement::Statement;
@@ -873,4 +874,52 @@ fn tree_follows_referrers_of_referrers_and_shows_damaged_tags() {
         .output()
         .unwrap();
     assert_fails(&out, 1, "should be");
+}
+
+#[test]
+fn a_key_hint_naming_another_key_decides_nothing() {
+    let lab = Lab::new();
+    lab.key_pair("other", Algorithm::EcdsaP256);
+    // Signed by `signer`, its hint naming `other`.
+    let statement = Statement::about(
+        &lab.subject().digest,
+        SIGN_PREDICATE_TYPE,
+        serde_json::json!({}),
+        &BTreeMap::new(),
+    );
+    let signer = lab.private("signer");
+    let bytes = bundle::build(&SigstoreSigner::with_key(&signer), &statement).unwrap();
+    let mut json: Value = serde_json::from_slice(&bytes).unwrap();
+    json["verificationMaterial"]["publicKey"]["hint"] =
+        bundle::key_hint(&lab.private("other").public_key())
+            .unwrap()
+            .into();
+    lab.push_bundle_referrer(&lab.subject(), &serde_json::to_vec(&json).unwrap());
+    // The key given decides: `other` is told no, `signer` yes.
+    let out = lab.verify("other", &[]);
+    assert_fails(&out, 1, "verifies with key");
+    assert!(stdout(&out).contains("does not verify with this key"));
+    let out = lab.verify("signer", &[]);
+    assert!(out.status.success(), "{}", stdout(&out));
+}
+
+#[test]
+fn a_key_of_a_curve_modelseal_does_not_verify_is_refused_not_confused() {
+    let lab = Lab::new();
+    lab.signed("signer", &[]);
+    // A P-384 public key (openssl): never read as P-256.
+    let pem = Command::new("openssl")
+        .args(["ecparam", "-name", "secp384r1", "-genkey", "-noout"])
+        .output()
+        .expect("openssl is required");
+    fs::write(lab.ws.path("p384.pem"), pem.stdout).unwrap();
+    let public = Command::new("openssl")
+        .args(["ec", "-pubout", "-in"])
+        .arg(lab.ws.path("p384.pem"))
+        .output()
+        .unwrap();
+    assert!(public.status.success());
+    fs::write(lab.ws.path("p384.pub"), public.stdout).unwrap();
+    let out = lab.verify("p384", &[]);
+    assert_fails(&out, 2, "cannot load the public key");
 }

@@ -169,11 +169,16 @@ fn pem_certificates(text: &str, what: &str) -> Result<Vec<Vec<u8>>, String> {
     blocks
         .into_iter()
         .map(|block| {
-            if block.tag() == "CERTIFICATE" {
-                Ok(block.into_contents())
-            } else {
-                Err(format!("the {what} annotation holds a {}", block.tag()))
+            if block.tag() != "CERTIFICATE" {
+                return Err(format!("the {what} annotation holds a {}", block.tag()));
             }
+            let der = block.into_contents();
+            // Every certificate must be one, even those a verifier might not need: a damaged
+            // annotation is refused, not skipped.
+            <x509_cert::Certificate as x509_cert::der::Decode>::from_der(&der).map_err(|e| {
+                format!("the {what} annotation holds a certificate that does not parse: {e}")
+            })?;
+            Ok(der)
         })
         .collect()
 }
