@@ -1,6 +1,7 @@
 //! Verification: a subject digest, its referrers and legacy `.sig` layers, each checked
-//! cryptographically over the exact bytes read, bound to the digest, and of the signature type.
-//! Anything that fails is a rejection with its reason; nothing unverified counts.
+//! cryptographically over the exact bytes read (with a key, or keylessly against a trusted
+//! root and an identity), bound to the digest, and of the signature type. Anything that fails
+//! is a rejection with its reason; nothing unverified counts.
 
 use std::collections::BTreeMap;
 
@@ -52,12 +53,6 @@ impl Verification {
 pub enum Authority {
     Key(PublicKey),
     Keyless(std::sync::Arc<KeylessVerifier>),
-}
-
-impl From<PublicKey> for Authority {
-    fn from(key: PublicKey) -> Self {
-        Authority::Key(key)
-    }
 }
 
 /// What a signature must satisfy besides its cryptography.

@@ -1,7 +1,8 @@
 //! Verifying attestations: every bundle referrer and every layer of the legacy `.att` tag of a
-//! subject, each DSSE signature checked with the key over the exact bytes read, the statement
-//! read strictly (v1 or v0.1), its subject required to name the digest and its predicate type
-//! required to be the one asked for. Nothing unverified counts.
+//! subject, each DSSE signature checked over the exact bytes read (with the key, or keylessly
+//! against the trusted root and the identity), the statement read strictly (v1 or v0.1), its
+//! subject required to name the digest and its predicate type required to be the one asked
+//! for. Nothing unverified counts.
 
 use sigstore_types::dsse::DsseEnvelope;
 
