@@ -71,10 +71,12 @@ impl KeylessVerifier {
     }
 
     fn signed_by(&self, result: &sigstore_verify::VerificationResult) -> Result<SignedBy, String> {
-        // The tlog and certificate checks are sigstore-verify's; refuse any result that says
-        // they did not run.
-        if !result.certificate_verified() || !result.tlog_verified() {
-            return Err("the certificate or the transparency log entry was not verified".into());
+        // The certificate, SCT and log checks are sigstore-verify's; refuse any result that
+        // says one of them did not run.
+        if !result.certificate_verified() || !result.sct_verified() || !result.tlog_verified() {
+            return Err(
+                "the certificate, its SCT or the transparency log entry was not verified".into(),
+            );
         }
         self.identity.check(result)?;
         Ok(SignedBy {
