@@ -631,15 +631,26 @@ fn a_policy_admits_by_a_keyless_identity() {
         assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     }
     let partial = "subjectRegExp: \"https://github.com/acme\"";
-    for rejected in [policy(&exact, "acme/other"), policy(partial, "acme/models")] {
+    let rejections = [
+        (
+            policy(&exact, "acme/other"),
+            "GitHub workflow repository is \"acme/models\"",
+        ),
+        (
+            policy(partial, "acme/models"),
+            "identity is https://github.com/acme/models",
+        ),
+    ];
+    for (rejected, reason) in rejections {
         let out = decide(&rejected);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{}\n{}",
-            stdout(&out),
-            stderr(&out)
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        // The report says why the signature does not count.
+        assert!(
+            stdout(&out).contains("rejected for ci: "),
+            "{}",
+            stdout(&out)
         );
+        assert!(stdout(&out).contains(reason), "{}", stdout(&out));
     }
     // An unknown claim name is a policy error.
     let unknown = policy(&exact, "acme/models").replace("githubWorkflowRepository", "colour");
@@ -819,5 +830,53 @@ fn a_trusted_root_the_user_did_not_give_is_never_used() {
         stdout(&out).contains("No log key valid"),
         "{}",
         stdout(&out)
+    );
+}
+
+#[test]
+fn a_policy_requires_a_keyless_scan_attestation_judged_by_rules() {
+    let lab = Lab::new();
+    let reference = lab.reference();
+    let token = lab.token.display().to_string();
+    let mut scan = vec![
+        "scan",
+        &reference,
+        "--attest",
+        "--keyless",
+        "--identity-token",
+        &token,
+    ];
+    let flags = lab.sigstore.flags();
+    scan.extend(flags.iter().map(String::as_str));
+    ok(&scan);
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/rules/scan.rego");
+    let root = lab.sigstore.trusted_root.display().to_string();
+    let policy = |issuer: &str| {
+        format!(
+            "version: 1\npolicies:\n  - name: scanned\n    scopes: [\"**\"]\n    authorities:\n      - name: ci\n        keyless: {{issuer: \"{issuer}\", subject: \"{IDENTITY}\", trustedRoot: \"{root}\"}}\n    attestations:\n      - type: scan\n        authorities: [ci]\n        maxAge: 1d\n        rules: [\"{}\"]\n",
+            rules.display()
+        )
+    };
+    let decide = |text: &str| {
+        let path = write_policy(lab.ws.dir.path(), text);
+        run(&["verify", "--policy", path.to_str().unwrap(), &reference])
+    };
+    let out = decide(&policy(ISSUER));
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    // The same attestation, required of the same subject from another issuer: not evidence.
+    let out = decide(&policy("https://accounts.google.com"));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains(
+            "issuer is https://token.actions.githubusercontent.com, not https://accounts.google.com"
+        ),
+        "{said}"
     );
 }

@@ -198,6 +198,7 @@ fn signatures(
     let none = BTreeMap::new();
     let mut evidence = Vec::new();
     let mut missing = Vec::new();
+    let mut rejected = Rejections::default();
     for index in &threshold.authorities {
         let Some(authority) = policy.authorities.get(*index) else {
             continue;
@@ -221,6 +222,11 @@ fn signatures(
         verified.dedup();
         if verified.is_empty() {
             missing.push(authority.name.clone());
+            for s in &verification.signatures {
+                if let Err(reason) = &s.outcome {
+                    rejected.add(&s.source.digest.to_string(), &authority.name, reason);
+                }
+            }
         } else {
             evidence.push(json!({"authority": authority.name, "signatures": verified}));
         }
@@ -235,12 +241,43 @@ fn signatures(
     if !missing.is_empty() {
         reasons.push(format!("no verified signature by: {}", missing.join(", ")));
     }
+    if !passed {
+        reasons.extend(rejected.into_reasons());
+    }
     Ok(Requirement {
         requirement: "signatures".into(),
         passed,
         evidence,
         reasons,
     })
+}
+
+/// Why signatures or attestations were rejected, for the report of a requirement they did not
+/// meet: the first few, and how many more, so that a thousand junk referrers do not bury it.
+#[derive(Default)]
+struct Rejections {
+    shown: Vec<String>,
+    more: usize,
+}
+
+impl Rejections {
+    const SHOWN: usize = 10;
+
+    fn add(&mut self, source: &str, authority: &str, reason: &str) {
+        if self.shown.len() < Self::SHOWN {
+            self.shown
+                .push(format!("{source} rejected for {authority}: {reason}"));
+        } else {
+            self.more = self.more.saturating_add(1);
+        }
+    }
+
+    fn into_reasons(mut self) -> Vec<String> {
+        if self.more > 0 {
+            self.shown.push(format!("and {} more rejected", self.more));
+        }
+        self.shown
+    }
 }
 
 /// The time an attestation's signed content says it was made: the one field its predicate
@@ -288,6 +325,7 @@ fn attestations(
     at: jiff::Timestamp,
 ) -> Result<(Requirement, Vec<String>), EvaluateError> {
     let mut candidates = Vec::new();
+    let mut rejected = Rejections::default();
     for index in &requirement.authorities {
         let Some(authority) = policy.authorities.get(*index) else {
             continue;
@@ -299,13 +337,15 @@ fn attestations(
             &requirement.predicate_type,
         )?;
         for attestation in checked {
-            if let Ok(statement) = attestation.outcome {
-                candidates.push(Candidate {
+            let source = attestation.source.digest.to_string();
+            match attestation.outcome {
+                Ok(statement) => candidates.push(Candidate {
                     authority: &authority.name,
-                    source: attestation.source.digest.to_string(),
+                    source,
                     time: signed_time(&statement),
                     statement,
-                });
+                }),
+                Err(reason) => rejected.add(&source, &authority.name, &reason),
             }
         }
     }
@@ -316,6 +356,7 @@ fn attestations(
             "no {} attestation verifies with the allowed authorities",
             requirement.predicate_type
         ));
+        reasons.extend(rejected.into_reasons());
     }
     // The newest attestations decide, and all of them must pass (a clean scan of last week
     // does not outweigh today's flagged one); where no time is signed, any that passes will do.
