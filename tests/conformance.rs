@@ -233,3 +233,27 @@ fn trusted_roots_load_from_files_of_both_media_types() {
     let out = verify_bundle(&bundle, with_root(&file), &artifact);
     assert_fails(&out, 2, "the trusted root does not load");
 }
+
+#[test]
+fn a_pattern_that_does_not_compile_is_named_not_taken_for_a_missing_flag() {
+    let (bundle, artifact) = happy_path(&suite());
+    for flags in [
+        [
+            "--certificate-identity-regexp",
+            "(unclosed",
+            "--certificate-oidc-issuer",
+            ISSUER,
+        ],
+        [
+            "--certificate-identity",
+            IDENTITY,
+            "--certificate-oidc-issuer-regexp",
+            "[z-a]",
+        ],
+    ] {
+        let out = verify_bundle(&bundle, flags, &artifact);
+        assert_fails(&out, 2, "is not a regular expression");
+    }
+    let out = verify_bundle(&bundle, ["--certificate-oidc-issuer", ISSUER], &artifact);
+    assert_fails(&out, 2, "--certificate-identity");
+}

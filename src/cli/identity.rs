@@ -59,23 +59,15 @@ impl IdentityArgs {
         let subject = Matcher::from_flags(
             self.certificate_identity.as_deref(),
             self.certificate_identity_regexp.as_deref(),
-            "identity",
+            "give --key, or --certificate-identity (or --certificate-identity-regexp)",
         )
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "give --key, or --certificate-identity (or --certificate-identity-regexp)"
-            )
-        })?;
+        .map_err(anyhow::Error::msg)?;
         let issuer = Matcher::from_flags(
             self.certificate_oidc_issuer.as_deref(),
             self.certificate_oidc_issuer_regexp.as_deref(),
-            "issuer",
+            "a keyless identity needs --certificate-oidc-issuer (or --certificate-oidc-issuer-regexp)",
         )
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "a keyless identity needs --certificate-oidc-issuer (or --certificate-oidc-issuer-regexp)"
-            )
-        })?;
+        .map_err(anyhow::Error::msg)?;
         let mut identity = Identity::new(subject, issuer);
         identity.workflow = WorkflowClaims {
             trigger: self.certificate_github_workflow_trigger.clone(),

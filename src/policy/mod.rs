@@ -177,12 +177,15 @@ fn check_policy(spec: &PolicySpec, base: &Path, problems: &mut Vec<String>) -> O
         }
     }
     // One key under two names would count twice toward a threshold.
-    for (i, a) in authorities.iter().enumerate() {
+    let ids: Vec<_> = authorities.iter().map(Authority::signer_id).collect();
+    for (i, (a, id)) in authorities.iter().zip(&ids).enumerate() {
+        let Some((kind, _)) = id else { continue };
         let same = authorities
             .iter()
+            .zip(&ids)
             .skip(i.saturating_add(1))
-            .find(|b| a.signer_id().is_some() && a.signer_id() == b.signer_id());
-        if let (Some(b), Some((kind, _))) = (same, a.signer_id()) {
+            .find(|(_, other)| *other == id);
+        if let Some((b, _)) = same {
             problems.push(at(format!(
                 "authorities {:?} and {:?} are the same {kind}",
                 a.name, b.name
@@ -308,7 +311,7 @@ fn load_keyless(spec: &model::KeylessSpec, base: &Path) -> Result<KeylessVerifie
     let subject = Matcher::from_flags(
         spec.subject.as_deref(),
         spec.subject_reg_exp.as_deref(),
-        "identity (subject or subjectRegExp)",
+        "a keyless identity needs subject or subjectRegExp",
     )?;
     if spec.subject.is_some() && spec.subject_reg_exp.is_some() {
         return Err("give subject or subjectRegExp, not both".into());

@@ -20,16 +20,17 @@ impl Matcher {
             .map_err(|e| format!("{pattern:?} is not a regular expression: {e}"))
     }
 
-    /// The exact value, or else the regexp; one of them is required.
+    /// The exact value, or else the regexp; with neither, the error is `missing`. A regexp that
+    /// does not compile says so.
     pub fn from_flags(
         exact: Option<&str>,
         regexp: Option<&str>,
-        what: &str,
+        missing: &str,
     ) -> Result<Matcher, String> {
         match (exact, regexp) {
             (Some(exact), _) => Ok(Matcher::Exact(exact.to_string())),
             (None, Some(regexp)) => Matcher::regexp(regexp),
-            (None, None) => Err(format!("a keyless {what} is required")),
+            (None, None) => Err(missing.to_string()),
         }
     }
 
@@ -184,8 +185,14 @@ mod tests {
 
     #[test]
     fn an_exact_value_wins_over_a_regexp_and_one_is_required() {
-        let m = Matcher::from_flags(Some("a"), Some("b"), "identity").unwrap();
+        let m = Matcher::from_flags(Some("a"), Some("b"), "none").unwrap();
         assert!(m.matches("a") && !m.matches("b"));
-        assert!(Matcher::from_flags(None, None, "identity").is_err());
+        assert_eq!(
+            Matcher::from_flags(None, None, "none given").unwrap_err(),
+            "none given"
+        );
+        // A bad pattern is reported as one, not as a missing value.
+        let err = Matcher::from_flags(None, Some("(a"), "none given").unwrap_err();
+        assert!(err.contains("is not a regular expression"), "{err}");
     }
 }
