@@ -58,12 +58,7 @@ pub fn decide(
     if decision.admitted() {
         return Ok(());
     }
-    let failed: Vec<&str> = decision
-        .requirements
-        .iter()
-        .filter(|r| !r.passed)
-        .map(|r| r.requirement.as_str())
-        .collect();
+    let failed = decision.failed();
     Err(Rejected(format!(
         "{} is rejected by policy {}: {} failed",
         decision.reference,

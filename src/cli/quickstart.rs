@@ -227,12 +227,7 @@ fn admit_and_reject(policy: &Path, signed: &Reference, tampered: &Reference) -> 
     for (reference, expected) in [(signed, true), (tampered, false)] {
         let store = super::open_store(reference, Access::Read)?;
         let decision = evaluate(&set, reference, store.as_ref(), at)?;
-        let failed: Vec<&str> = decision
-            .requirements
-            .iter()
-            .filter(|r| !r.passed)
-            .map(|r| r.requirement.as_str())
-            .collect();
+        let failed = decision.failed();
         outln!(
             "   {} {reference}{}",
             decision.decision,

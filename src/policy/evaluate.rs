@@ -50,6 +50,15 @@ impl Decision {
     pub fn admitted(&self) -> bool {
         self.decision == "admit"
     }
+
+    /// The names of the requirements not met.
+    pub fn failed(&self) -> Vec<&str> {
+        self.requirements
+            .iter()
+            .filter(|r| !r.passed)
+            .map(|r| r.requirement.as_str())
+            .collect()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
