@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use modelseal::sigstore::TrustRoot;
 use modelseal::sigstore::refresh::{self, Repository};
+use modelseal::sigstore::trust;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -51,10 +51,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         .or_else(|| refresh::default_cache(&repository));
     let bytes = refresh::fetch(&repository, cache.as_deref()).map_err(anyhow::Error::msg)?;
     // What TUF vouched for must also be a usable trusted root before it replaces anything.
-    let check = tempfile::NamedTempFile::new()?;
-    std::fs::write(check.path(), &bytes)?;
-    TrustRoot::File(check.path().to_path_buf())
-        .verifier()
+    trust::parse(&bytes)
+        .and_then(|root| trust::verifier_over(&root))
         .map_err(anyhow::Error::msg)
         .context("the repository's trusted_root.json cannot be used")?;
     super::keys::write_atomically(&args.output, &bytes, 0o644)?;

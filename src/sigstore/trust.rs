@@ -39,9 +39,7 @@ impl TrustRoot {
             TrustRoot::File(path) => {
                 let bytes = crate::files::read_limited(path, MAX_TRUSTED_ROOT_BYTES)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                let text = String::from_utf8(bytes)
-                    .map_err(|e| format!("{} is not UTF-8: {e}", path.display()))?;
-                TrustedRoot::from_json(&text)
+                return parse(&bytes).map_err(|e| format!("{}: {e}", path.display()));
             }
         };
         parsed.map_err(|e| format!("the trusted root does not load: {e}"))
@@ -49,6 +47,17 @@ impl TrustRoot {
 
     /// A verifier over this root.
     pub fn verifier(&self) -> Result<Verifier, String> {
-        Verifier::new(&self.load()?).map_err(|e| format!("the trusted root cannot be used: {e}"))
+        verifier_over(&self.load()?)
     }
+}
+
+/// Reads a `trusted_root.json`'s bytes.
+pub fn parse(bytes: &[u8]) -> Result<TrustedRoot, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("it is not UTF-8: {e}"))?;
+    TrustedRoot::from_json(text).map_err(|e| format!("the trusted root does not load: {e}"))
+}
+
+/// A verifier over a loaded root; a root it cannot use is an error.
+pub fn verifier_over(root: &TrustedRoot) -> Result<Verifier, String> {
+    Verifier::new(root).map_err(|e| format!("the trusted root cannot be used: {e}"))
 }
