@@ -219,4 +219,18 @@ mod tests {
         .unwrap();
         assert_eq!(verdict.deny, vec!["no".to_string()]);
     }
+
+    #[test]
+    fn bounded_work_decides_within_the_evaluation_limit() {
+        // 40 000 iterations, well inside the limit even unoptimised; the integration test
+        // `bad_policies_are_errors_and_decide_nothing` runs 25 million, which are stopped.
+        let dir = tempfile::tempdir().unwrap();
+        let verdict = rules(
+            dir.path(),
+            "package modelseal\n\ndeny contains msg if {\n\tsome i in numbers.range(1, 200)\n\tsome j in numbers.range(1, 200)\n\ti * j == 40000\n\tmsg := sprintf(\"%d\", [i])\n}\n",
+        )
+        .evaluate(&serde_json::json!({}))
+        .unwrap();
+        assert_eq!(verdict.deny, vec!["200".to_string()]);
+    }
 }
