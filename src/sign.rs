@@ -10,7 +10,7 @@ use crate::oci::{
 };
 use crate::reference::Target;
 use crate::signature::{
-    Format, MAX_SIGNATURE_BYTES, SIGN_PREDICATE_TYPE, bundle, keyless_annotations, legacy,
+    Format, MAX_SIGNATURE_BYTES, SIGN_PREDICATE_TYPE, bundle, legacy, sigstore_annotations,
     simple_signing,
 };
 use crate::sigstore::{Evidence, SigstoreSigner};
@@ -150,10 +150,10 @@ pub(crate) fn add_evidence(layer: &mut Descriptor, evidence: &Evidence) -> Resul
     let annotations = layer.annotations.get_or_insert_with(Default::default);
     if evidence.certificates.is_empty() {
         let value = serde_json::to_string(&rekor).map_err(|e| SignError::Build(e.to_string()))?;
-        annotations.insert(keyless_annotations::REKOR_BUNDLE.to_string(), value);
+        annotations.insert(sigstore_annotations::REKOR_BUNDLE.to_string(), value);
         return Ok(());
     }
-    let extra = keyless_annotations::annotations(
+    let extra = sigstore_annotations::annotations(
         &evidence.certificates,
         &rekor,
         evidence.timestamp.as_deref(),

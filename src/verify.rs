@@ -4,17 +4,20 @@
 //! is a rejection with its reason; nothing unverified counts.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use sigstore_types::Bundle;
 
 use crate::keys::PublicKey;
 use crate::oci::{
     ANNOTATION_CREATED, Descriptor, Digest, ImageManifest, Store, StoreError, fetch_blob,
 };
 use crate::reference::Target;
-use crate::signature::keyless_annotations::{self, Content};
+use crate::signature::sigstore_annotations::{self, Content};
 use crate::signature::{
     Format, MAX_SIGNATURE_BYTES, SIGN_PREDICATE_TYPE, bundle, legacy, simple_signing,
 };
-use crate::sigstore::KeylessVerifier;
+use crate::sigstore::{KeyLogVerifier, KeylessVerifier, TrustRoot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -51,8 +54,77 @@ impl Verification {
 /// Whom a signature must come from: the holder of a key, or a keyless identity.
 #[derive(Clone, Debug)]
 pub enum Authority {
-    Key(PublicKey),
-    Keyless(std::sync::Arc<KeylessVerifier>),
+    Key(KeyAuthority),
+    Keyless(Arc<KeylessVerifier>),
+}
+
+/// A key, and how the transparency log entries its signatures may carry are checked.
+#[derive(Clone, Debug)]
+pub struct KeyAuthority {
+    pub key: PublicKey,
+    /// `None` ignores log entries (`--insecure-ignore-tlog`): the key's signature alone counts.
+    log: Option<Arc<KeyLogVerifier>>,
+}
+
+impl KeyAuthority {
+    /// A key whose signatures' log entries, where they carry one, must verify against `root`.
+    /// A signature without an entry is the key's signature alone, as written offline.
+    pub fn new(key: PublicKey, root: &TrustRoot) -> Result<KeyAuthority, String> {
+        Ok(KeyAuthority {
+            key,
+            log: Some(Arc::new(KeyLogVerifier::new(root)?)),
+        })
+    }
+
+    /// A key whose signatures' log entries are not looked at.
+    pub fn ignoring_log(key: PublicKey) -> KeyAuthority {
+        KeyAuthority { key, log: None }
+    }
+
+    /// The bundle's log entries, if it carries any, verified with the statement naming
+    /// `subject`.
+    pub(crate) fn check_envelope_log(
+        &self,
+        bundle: &Bundle,
+        subject: &Digest,
+    ) -> Result<(), String> {
+        match &self.log {
+            Some(log) if !bundle.verification_material.tlog_entries.is_empty() => {
+                log.verify_envelope(bundle, subject, &self.key).map(drop)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The log entry a legacy layer's annotations carry, if any, verified over what the
+    /// layer signs (an envelope's statement naming `subject`).
+    pub(crate) fn check_layer_log(
+        &self,
+        layer: &Descriptor,
+        content: Content<'_>,
+        subject: &Digest,
+    ) -> Result<(), String> {
+        let Some(log) = &self.log else {
+            return Ok(());
+        };
+        if layer
+            .annotation(sigstore_annotations::REKOR_BUNDLE)
+            .is_none()
+        {
+            return Ok(());
+        }
+        let hint = bundle::key_hint(&self.key).map_err(|e| e.to_string())?;
+        let payload = match content {
+            Content::Message { payload, .. } => Some(payload),
+            Content::Envelope(_) => None,
+        };
+        let bundle = sigstore_annotations::to_key_bundle(layer, content, &hint)?;
+        match payload {
+            Some(payload) => log.verify_message(&bundle, payload, &self.key),
+            None => log.verify_envelope(&bundle, subject, &self.key),
+        }
+        .map(drop)
+    }
 }
 
 /// What a signature must satisfy besides its cryptography.
@@ -204,7 +276,11 @@ pub(crate) fn open_bundle_referrer(
     let blob = fetch_blob(store, layer, max_bytes)?;
     let parsed = bundle::parse(&blob)?;
     match authority {
-        Authority::Key(key) => Ok(bundle::open(&parsed, key)?),
+        Authority::Key(authority) => {
+            let statement = bundle::open(&parsed, &authority.key)?;
+            authority.check_envelope_log(&parsed, subject)?;
+            Ok(statement)
+        }
         Authority::Keyless(verifier) => {
             // Certificate, log entry, identity, envelope signature and the statement naming
             // `subject`, all checked before the statement is read.
@@ -280,15 +356,23 @@ fn check_legacy_layer(
     let signature = legacy::layer_signature(layer)?;
     let payload = fetch_blob(store, layer, MAX_SIGNATURE_BYTES)?;
     match expect.authority {
-        Authority::Key(key) => key
-            .verify(&payload, &signature)
-            .map_err(|e| Failure::Rejected(e.to_string()))?,
+        Authority::Key(authority) => {
+            authority
+                .key
+                .verify(&payload, &signature)
+                .map_err(|e| Failure::Rejected(e.to_string()))?;
+            let content = Content::Message {
+                payload: &payload,
+                signature: &signature,
+            };
+            authority.check_layer_log(layer, content, subject)?;
+        }
         Authority::Keyless(verifier) => {
             let content = Content::Message {
                 payload: &payload,
                 signature: &signature,
             };
-            let bundle = keyless_annotations::to_bundle(layer, content)?;
+            let bundle = sigstore_annotations::to_bundle(layer, content)?;
             verifier.verify_message(&bundle, &payload)?;
         }
     }

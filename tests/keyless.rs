@@ -12,7 +12,7 @@ use common::sigstore_mock::{Sigstore, token};
 use common::*;
 use modelseal::oci::{Descriptor, ImageManifest, LayoutStore, Store};
 use modelseal::reference::Target;
-use modelseal::signature::{keyless_annotations, legacy};
+use modelseal::signature::{legacy, sigstore_annotations};
 use serde_json::{Value, json};
 
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
@@ -350,13 +350,13 @@ fn altered_legacy_annotations_are_rejected_with_their_reason() {
     let lab = Lab::new();
     lab.signed(&["--format", "legacy"]);
     let original = sig_layer(&lab);
-    assert!(original.annotation(keyless_annotations::CHAIN).is_some());
+    assert!(original.annotation(sigstore_annotations::CHAIN).is_some());
     // Another signature, of the same payload by the same identity: its log entry and its
     // certificate belong to it, not to ours.
     lab.signed(&["--format", "legacy"]);
     let other = sig_manifest(&lab).1.layers[1].clone();
     let rekor_bundle = |layer: &Descriptor| -> Value {
-        serde_json::from_str(&annotation(layer, keyless_annotations::REKOR_BUNDLE)).unwrap()
+        serde_json::from_str(&annotation(layer, sigstore_annotations::REKOR_BUNDLE)).unwrap()
     };
     let flip_set = {
         let mut bundle = rekor_bundle(&original);
@@ -377,23 +377,23 @@ fn altered_legacy_annotations_are_rejected_with_their_reason() {
     };
     let cases: Vec<(&str, String, &str)> = vec![
         (
-            keyless_annotations::REKOR_BUNDLE,
+            sigstore_annotations::REKOR_BUNDLE,
             flip_set,
             "inclusion promise",
         ),
         (
-            keyless_annotations::REKOR_BUNDLE,
+            sigstore_annotations::REKOR_BUNDLE,
             later_time,
             "inclusion promise",
         ),
         (
-            keyless_annotations::REKOR_BUNDLE,
-            annotation(&other, keyless_annotations::REKOR_BUNDLE),
+            sigstore_annotations::REKOR_BUNDLE,
+            annotation(&other, sigstore_annotations::REKOR_BUNDLE),
             "does not match",
         ),
         (
-            keyless_annotations::CERTIFICATE,
-            annotation(&other, keyless_annotations::CERTIFICATE),
+            sigstore_annotations::CERTIFICATE,
+            annotation(&other, sigstore_annotations::CERTIFICATE),
             "",
         ),
         (
@@ -402,13 +402,13 @@ fn altered_legacy_annotations_are_rejected_with_their_reason() {
             "",
         ),
         (
-            keyless_annotations::CERTIFICATE,
+            sigstore_annotations::CERTIFICATE,
             "not a certificate".into(),
             "holds no certificate",
         ),
         (
-            keyless_annotations::CHAIN,
-            annotation(&other, keyless_annotations::CERTIFICATE).replace("MII", "MIJ"),
+            sigstore_annotations::CHAIN,
+            annotation(&other, sigstore_annotations::CERTIFICATE).replace("MII", "MIJ"),
             "chain annotation",
         ),
     ];
@@ -436,7 +436,7 @@ fn altered_legacy_annotations_are_rejected_with_their_reason() {
             .annotations
             .as_mut()
             .unwrap()
-            .remove(keyless_annotations::REKOR_BUNDLE);
+            .remove(sigstore_annotations::REKOR_BUNDLE);
     });
     let out = lab.verify("verify", &BY_IDENTITY);
     assert_fails(&out, 1, "no signature of");
@@ -458,7 +458,7 @@ fn timestamps_signing_configs_and_logged_key_signatures_work() {
     lab.signed(&["--timestamp-server-url", &stamp]);
     lab.signed(&["--format", "legacy", "--timestamp-server-url", &stamp]);
     let layer = sig_layer(&lab);
-    assert!(layer.annotation(keyless_annotations::TIMESTAMP).is_some());
+    assert!(layer.annotation(sigstore_annotations::TIMESTAMP).is_some());
     let out = lab.verify("verify", &BY_IDENTITY);
     assert!(out.status.success(), "{}", stdout(&out));
     assert_eq!(verified_count(&out), "2 of 2 signatures verified");
@@ -493,19 +493,30 @@ fn timestamps_signing_configs_and_logged_key_signatures_work() {
         verified_count(&lab.verify("verify", &BY_IDENTITY)),
         "3 of 3 signatures verified"
     );
+}
 
-    // A key-based signature logged in Rekor: the bundle and the layer carry the entry, and
-    // the key verifies them as before.
-    let (private, public) = keys(&lab.ws, "k");
+/// The `.sig` layer without a certificate (the key-based one).
+fn sig_layer_with_key(lab: &Lab) -> Descriptor {
+    sig_manifest(lab)
+        .1
+        .layers
+        .into_iter()
+        .find(|l| !sigstore_annotations::has_certificate(l))
+        .unwrap()
+}
+
+/// `sign`/`attest --key --tlog-upload` in both formats, with the services' Rekor.
+fn logged_with_key(lab: &Lab, private: &Path, command: &str, extra: &[&str]) {
     for format in ["bundle", "legacy"] {
         let mut args = vec![
-            "sign".to_string(),
+            command.to_string(),
             "--key".into(),
             private.display().to_string(),
             "--tlog-upload".into(),
             "--format".into(),
             format.into(),
         ];
+        args.extend(extra.iter().map(|s| s.to_string()));
         args.extend(lab.sigstore.flags());
         args.push(lab.reference());
         let out = modelseal()
@@ -515,34 +526,201 @@ fn timestamps_signing_configs_and_logged_key_signatures_work() {
             .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
     }
-    let out = verify_with_key(&lab, &public);
-    assert!(out.status.success(), "{}", stdout(&out));
-    assert!(
-        stdout(&out).ends_with("2 of 5 signatures verified\n"),
-        "{}",
-        stdout(&out)
+}
+
+/// `verify` (or `verify-attestation`) with the key and `extra` flags.
+fn verify_key(lab: &Lab, public: &Path, command: &str, extra: &[&str]) -> Output {
+    let mut args = vec![command, "--key", public.to_str().unwrap()];
+    args.extend(extra);
+    let reference = lab.reference();
+    args.push(&reference);
+    run(&args)
+}
+
+#[test]
+fn a_key_signatures_log_entry_must_verify_against_the_trusted_root() {
+    let lab = Lab::new();
+    let (private, public) = keys(&lab.ws, "k");
+    logged_with_key(&lab, &private, "sign", &[]);
+    let predicate = lab.ws.path("predicate.json");
+    std::fs::write(&predicate, r#"{"scanner":"x"}"#).unwrap();
+    let predicate = predicate.display().to_string();
+    logged_with_key(
+        &lab,
+        &private,
+        "attest",
+        &["--type", "custom", "--predicate", &predicate],
     );
-    let logged = sig_layer_with_key(&lab);
+    let layer = sig_layer_with_key(&lab);
     assert!(
-        logged
-            .annotation(keyless_annotations::REKOR_BUNDLE)
+        layer
+            .annotation(sigstore_annotations::REKOR_BUNDLE)
             .is_some()
     );
     assert!(
-        logged
-            .annotation(keyless_annotations::CERTIFICATE)
+        layer
+            .annotation(sigstore_annotations::CERTIFICATE)
             .is_none()
     );
-}
+    let root = lab.sigstore.trusted_root.display().to_string();
+    let with_root = ["--trusted-root", root.as_str()];
 
-/// The `.sig` layer without a certificate (the key-based one).
-fn sig_layer_with_key(lab: &Lab) -> Descriptor {
-    sig_manifest(lab)
-        .1
-        .layers
-        .into_iter()
-        .find(|l| !keyless_annotations::has_certificate(l))
+    // Against the root of the log they were written to, all verify.
+    let out = verify_key(&lab, &public, "verify", &with_root);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(verified_count(&out), "2 of 2 signatures verified");
+    // verify-bundle over the referrer's bundle alike.
+    let report = stdout(&out);
+    let referrer = report
+        .split("bundle referrer ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap();
+    let bundle = referrer_bundle(&lab, referrer).display().to_string();
+    let subject = lab
+        .store()
+        .resolve(&Target::tag("v1"))
         .unwrap()
+        .digest
+        .to_string();
+    let verify_bundle = |extra: &[&str]| {
+        let mut args = vec!["verify-bundle", "--bundle", &bundle, "--key"];
+        args.push(public.to_str().unwrap());
+        args.extend(extra);
+        args.push(&subject);
+        run(&args)
+    };
+    assert!(verify_bundle(&with_root).status.success());
+    assert_fails(&verify_bundle(&[]), 1, "does not verify");
+    assert!(verify_bundle(&["--insecure-ignore-tlog"]).status.success());
+    let out = verify_key(
+        &lab,
+        &public,
+        "verify-attestation",
+        &["--type", "custom", "--trusted-root", &root],
+    );
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(verified_count(&out), "2 of 2 attestations verified");
+
+    // Against the production root (the default) the entries do not verify: rejected, each
+    // with the reason, though the key's signatures are sound.
+    let reason = "transparency log entry does not verify against the public-good production root";
+    let out = verify_key(&lab, &public, "verify", &[]);
+    assert_fails(&out, 1, "no signature of");
+    assert_eq!(stdout(&out).matches(reason).count(), 2, "{}", stdout(&out));
+    let out = verify_key(&lab, &public, "verify-attestation", &["--type", "custom"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_eq!(stdout(&out).matches(reason).count(), 2, "{}", stdout(&out));
+
+    // A policy's key authority: the production root by default, or its trustedRoot.
+    let policy = |trusted_root: &str| {
+        let text = format!(
+            "version: 1\npolicies:\n  - name: release\n    scopes: [\"**\"]\n    authorities:\n      - name: release-key\n        key: {{path: {}{trusted_root}}}\n    signatures: {{threshold: 1}}\n",
+            public.display()
+        );
+        let path = write_policy(lab.ws.dir.path(), &text);
+        run(&[
+            "verify",
+            "--policy",
+            path.to_str().unwrap(),
+            &lab.reference(),
+        ])
+    };
+    let out = policy(&format!(", trustedRoot: {root}"));
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let out = policy("");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("rejected for release-key: ") && stdout(&out).contains(reason),
+        "{}",
+        stdout(&out)
+    );
+
+    // --insecure-ignore-tlog checks the key's signature alone, as cosign's flag does; it is
+    // refused for keyless verification.
+    let out = verify_key(&lab, &public, "verify", &["--insecure-ignore-tlog"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(verified_count(&out), "2 of 2 signatures verified");
+    let mut args = vec!["--insecure-ignore-tlog"];
+    args.extend(BY_IDENTITY);
+    let out = lab.verify("verify", &args);
+    assert_fails(&out, 2, "applies to --key");
+
+    // A legacy layer's entry altered, or another signature's: rejected with the root, and
+    // still the key's own signature without the log.
+    let original = sig_layer_with_key(&lab);
+    let mut set =
+        serde_json::from_str::<Value>(&annotation(&original, sigstore_annotations::REKOR_BUNDLE))
+            .unwrap();
+    let promise = set["SignedEntryTimestamp"].as_str().unwrap().to_string();
+    set["SignedEntryTimestamp"] = if promise.starts_with('M') {
+        promise.replacen('M', "N", 1)
+    } else {
+        format!("M{}", &promise[1..])
+    }
+    .into();
+    // Entries the same key logged for other content: the attestation's (another kind of
+    // entry) and a signature of another payload (the same kind).
+    let attestation = {
+        let store = lab.store();
+        let subject = store.resolve(&Target::tag("v1")).unwrap();
+        let tag = format!("sha256-{}.att", subject.digest.hex());
+        let descriptor = store.resolve(&Target::tag(&tag)).unwrap();
+        let manifest: ImageManifest =
+            serde_json::from_slice(&store.fetch_manifest(&descriptor).unwrap()).unwrap();
+        manifest.layers[0].clone()
+    };
+    let mut args = vec![
+        "sign".to_string(),
+        "--key".into(),
+        private.display().to_string(),
+    ];
+    args.extend(["--tlog-upload", "--format", "legacy", "-a", "note=other"].map(String::from));
+    args.extend(lab.sigstore.flags());
+    args.push(lab.reference());
+    let out = modelseal()
+        .args(&args)
+        .env("COSIGN_PASSWORD", "pw")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let other = sig_manifest(&lab).1.layers[1].clone();
+    assert!(!sigstore_annotations::has_certificate(&other));
+    let cases = [
+        (set.to_string(), "inclusion promise"),
+        (
+            annotation(&attestation, sigstore_annotations::REKOR_BUNDLE),
+            "incompatible with a message signature",
+        ),
+        (
+            annotation(&other, sigstore_annotations::REKOR_BUNDLE),
+            "artifact hash mismatch",
+        ),
+        ("{\"SignedEntryTimestamp\": 1}".to_string(), "not valid"),
+    ];
+    for (value, reason) in cases {
+        tamper_sig_layer(&lab, |layer| {
+            *layer = original.clone();
+            layer
+                .annotations
+                .as_mut()
+                .unwrap()
+                .insert(sigstore_annotations::REKOR_BUNDLE.into(), value.clone());
+        });
+        let out = verify_key(&lab, &public, "verify", &with_root);
+        let report = stdout(&out);
+        assert!(
+            report.contains("rejected") && report.contains(reason),
+            "{reason}: {report}"
+        );
+        assert!(report.contains("1 of 2 signatures verified"), "{report}");
+        let out = verify_key(&lab, &public, "verify", &["--insecure-ignore-tlog"]);
+        assert!(
+            stdout(&out).contains("2 of 2 signatures verified"),
+            "{}",
+            stdout(&out)
+        );
+    }
 }
 
 #[test]

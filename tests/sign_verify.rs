@@ -651,7 +651,13 @@ fn the_digest_resolved_first_is_the_one_verified() {
         &store,
         &subject,
         &modelseal::verify::Expectations {
-            authority: &modelseal::verify::Authority::Key(key),
+            authority: &modelseal::verify::Authority::Key(
+                modelseal::verify::KeyAuthority::new(
+                    key,
+                    &modelseal::sigstore::TrustRoot::Production,
+                )
+                .unwrap(),
+            ),
             annotations: &BTreeMap::new(),
         },
     )

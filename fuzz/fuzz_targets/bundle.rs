@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use modelseal::oci::{Annotations, Descriptor, Digest};
-use modelseal::signature::{bundle, keyless_annotations};
+use modelseal::signature::{bundle, sigstore_annotations};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(parsed) = bundle::parse(data) {
@@ -16,18 +16,18 @@ fuzz_target!(|data: &[u8]| {
     // The same bytes as each keyless annotation of a legacy layer.
     let text = String::from_utf8_lossy(data).into_owned();
     let keys = [
-        keyless_annotations::CERTIFICATE,
-        keyless_annotations::CHAIN,
-        keyless_annotations::REKOR_BUNDLE,
-        keyless_annotations::TIMESTAMP,
+        sigstore_annotations::CERTIFICATE,
+        sigstore_annotations::CHAIN,
+        sigstore_annotations::REKOR_BUNDLE,
+        sigstore_annotations::TIMESTAMP,
     ];
     let mut layer = Descriptor::new("x", Digest::sha256_of(data), 0);
     layer.annotations = Some(Annotations::from(
         keys.map(|k| (k.to_string(), text.clone())),
     ));
-    let content = keyless_annotations::Content::Message {
+    let content = sigstore_annotations::Content::Message {
         payload: data,
         signature: data,
     };
-    let _ = keyless_annotations::to_bundle(&layer, content);
+    let _ = sigstore_annotations::to_bundle(&layer, content);
 });

@@ -13,7 +13,7 @@ use super::slsa;
 use super::statement::{PAYLOAD_TYPE, Statement};
 use crate::oci::{Descriptor, Digest, ImageManifest, Store, StoreError, fetch_blob};
 use crate::reference::Target;
-use crate::signature::keyless_annotations::{self, Content};
+use crate::signature::sigstore_annotations::{self, Content};
 use crate::signature::{Format, SIGN_PREDICATE_TYPE, bundle, legacy};
 use crate::verify::{Authority, Failure, VerifyError, contain, open_bundle_referrer};
 
@@ -189,11 +189,13 @@ fn open_envelope_layer(
         )));
     }
     match authority {
-        Authority::Key(key) => {
-            dsse::verify(key, &envelope).map_err(|e| Failure::Rejected(e.to_string()))?;
+        Authority::Key(authority) => {
+            dsse::verify(&authority.key, &envelope)
+                .map_err(|e| Failure::Rejected(e.to_string()))?;
+            authority.check_layer_log(layer, Content::Envelope(&envelope), subject)?;
         }
         Authority::Keyless(verifier) => {
-            let bundle = keyless_annotations::to_bundle(layer, Content::Envelope(&envelope))?;
+            let bundle = sigstore_annotations::to_bundle(layer, Content::Envelope(&envelope))?;
             verifier.verify_envelope(&bundle, subject)?;
         }
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use modelseal::sigstore::{BundleError, Signer, Subject, verify_bundle};
 
-use super::identity::IdentityArgs;
+use super::identity::{IdentityArgs, KEYLESS_LOG_ALWAYS};
 
 use super::Rejected;
 use super::inspect::printable;
@@ -27,9 +27,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let signer = match &args.key {
-        Some(path) => Signer::Key(String::from_utf8(
-            super::args::read_key_file(path)?.to_vec(),
-        )?),
+        Some(path) => Signer::Key {
+            pem: String::from_utf8(super::args::read_key_file(path)?.to_vec())?,
+            ignore_tlog: args.identity.insecure_ignore_tlog,
+        },
+        None if args.identity.insecure_ignore_tlog => bail!(KEYLESS_LOG_ALWAYS),
         None => Signer::Identity(args.identity.identity()?),
     };
     let root = args.identity.root();

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use modelseal::sigstore::{Identity, KeylessVerifier, Matcher, TrustRoot, WorkflowClaims};
-use modelseal::verify::Authority;
+use modelseal::verify::{Authority, KeyAuthority};
 
 use super::args::{key_id, read_public_key};
 
@@ -44,6 +44,10 @@ pub struct IdentityArgs {
     /// Use the public-good staging root.
     #[arg(long)]
     pub staging: bool,
+    /// With --key: check the key's signature alone, not the transparency log entry it may
+    /// carry (by default an entry must verify against the trusted root).
+    #[arg(long)]
+    pub insecure_ignore_tlog: bool,
 }
 
 impl IdentityArgs {
@@ -83,6 +87,9 @@ impl IdentityArgs {
         TrustRoot::choose(self.trusted_root.clone(), self.staging)
     }
 }
+
+/// Why `--insecure-ignore-tlog` goes with `--key` only.
+pub const KEYLESS_LOG_ALWAYS: &str = "--insecure-ignore-tlog applies to --key: a keyless signature is always checked against its log entry";
 
 /// How reports name an authority.
 #[derive(Clone, Debug)]
@@ -130,8 +137,14 @@ pub fn authority(
         Some(path) => {
             let key = read_public_key(path)?;
             let name = SignerName::Key(key_id(&key)?);
-            Ok((Authority::Key(key), name))
+            let authority = if identity_args.insecure_ignore_tlog {
+                KeyAuthority::ignoring_log(key)
+            } else {
+                KeyAuthority::new(key, &identity_args.root()).map_err(anyhow::Error::msg)?
+            };
+            Ok((Authority::Key(authority), name))
         }
+        None if identity_args.insecure_ignore_tlog => bail!(KEYLESS_LOG_ALWAYS),
         None => {
             let keyless = identity_args.identity()?;
             let name = SignerName::Identity(keyless.describe());

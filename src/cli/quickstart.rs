@@ -22,7 +22,8 @@ use modelseal::scan::{SCAN_PREDICATE_TYPE, scan};
 use modelseal::signature::{Format, legacy};
 
 use modelseal::sigstore::SigstoreSigner;
-use modelseal::verify::Authority;
+use modelseal::sigstore::TrustRoot;
+use modelseal::verify::{Authority, KeyAuthority};
 
 use super::args::key_id;
 use super::identity::SignerName;
@@ -154,7 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     outln!("\n4. Verified with the public key:");
     let key_name = SignerName::Key(key_id(&public)?);
-    let authority = Authority::Key(public);
+    let authority = key_authority(public)?;
     let (pinned, verification) = sign::verify_reference(&reference, &authority, &annotations)?;
     sign::print_report(&pinned, &key_name, &verification);
     sign::outcome(&pinned, &key_name, &verification)?;
@@ -284,7 +285,7 @@ fn attest_provenance(
     let checked = verify_attestations(
         store.as_ref(),
         &pack.descriptor,
-        &Authority::Key(key.public_key()),
+        &key_authority(key.public_key())?,
         PROVENANCE_V1,
     )?;
     let pinned = reference.pinned(pack.descriptor.digest.clone());
@@ -326,7 +327,7 @@ fn attest_scan(reference: &Reference, pack: &ModelPack, key: &PrivateKey) -> any
     let checked = verify_attestations(
         store.as_ref(),
         &pack.descriptor,
-        &Authority::Key(key.public_key()),
+        &key_authority(key.public_key())?,
         SCAN_PREDICATE_TYPE,
     )?;
     let verified = checked.iter().filter(|c| c.outcome.is_ok()).count();
@@ -372,4 +373,11 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The quickstart key as an authority: its signatures carry no log entry (nothing leaves the
+/// machine), and one that did would be checked against the production root.
+fn key_authority(key: modelseal::keys::PublicKey) -> anyhow::Result<Authority> {
+    let authority = KeyAuthority::new(key, &TrustRoot::Production).map_err(anyhow::Error::msg)?;
+    Ok(Authority::Key(authority))
 }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::files::read_limited;
 use crate::keys::PublicKey;
 use crate::sigstore::{Identity, KeylessVerifier, Matcher, TrustRoot};
+use crate::verify::KeyAuthority;
 use model::{Mode, NoMatch, PolicyFile, PolicySpec};
 
 /// The largest policy file read.
@@ -44,9 +45,11 @@ impl Authority {
     /// What makes two authorities the same signer: the key, or the identity.
     fn signer_id(&self) -> Option<(&'static str, String)> {
         match &self.verifier {
-            crate::verify::Authority::Key(key) => {
-                key.to_spki_der().ok().map(|der| ("key", hex::encode(der)))
-            }
+            crate::verify::Authority::Key(authority) => authority
+                .key
+                .to_spki_der()
+                .ok()
+                .map(|der| ("key", hex::encode(der))),
             crate::verify::Authority::Keyless(v) => Some(("identity", v.identity().describe())),
         }
     }
@@ -286,11 +289,11 @@ fn load_authority(spec: &model::AuthoritySpec, base: &Path) -> Result<Authority,
             )?)),
         });
     }
-    let key = spec
+    let key_spec = spec
         .key
         .as_ref()
         .ok_or("it names neither a key nor a keyless identity")?;
-    let pem = match (&key.path, &key.pem) {
+    let pem = match (&key_spec.path, &key_spec.pem) {
         (Some(path), None) => {
             read_limited(&base.join(path), crate::keys::MAX_KEY_FILE_BYTES as u64)
                 .map_err(|e| format!("cannot read the key {path}: {e}"))?
@@ -299,9 +302,10 @@ fn load_authority(spec: &model::AuthoritySpec, base: &Path) -> Result<Authority,
         _ => return Err("a key has exactly one of path and pem".into()),
     };
     let key = PublicKey::from_pem(&pem).map_err(|e| format!("the key does not parse: {e}"))?;
+    let root = policy_root(key_spec.trusted_root.as_deref(), base);
     Ok(Authority {
         name: spec.name.clone(),
-        verifier: crate::verify::Authority::Key(key),
+        verifier: crate::verify::Authority::Key(KeyAuthority::new(key, &root)?),
     })
 }
 
@@ -332,11 +336,15 @@ fn load_keyless(spec: &model::KeylessSpec, base: &Path) -> Result<KeylessVerifie
         };
         *slot = Some(value.clone());
     }
-    let root = match &spec.trusted_root {
+    KeylessVerifier::new(&policy_root(spec.trusted_root.as_deref(), base), identity)
+}
+
+/// A policy's `trustedRoot` (relative to the policy file), else the production root.
+fn policy_root(trusted_root: Option<&str>, base: &Path) -> TrustRoot {
+    match trusted_root {
         Some(path) => TrustRoot::File(base.join(path)),
         None => TrustRoot::Production,
-    };
-    KeylessVerifier::new(&root, identity)
+    }
 }
 
 fn check_attestation(

@@ -90,6 +90,10 @@ pub struct KeySpec {
     /// The PEM itself.
     #[serde(default)]
     pub pem: Option<String>,
+    /// The trusted_root.json a transparency log entry of the key's signatures must verify
+    /// against, relative to the policy file; the public-good production root by default.
+    #[serde(default)]
+    pub trusted_root: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

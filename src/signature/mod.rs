@@ -2,8 +2,8 @@
 //! legacy simple-signing layer in a `sha256-<hex>.sig` tag (cosign v2).
 
 pub mod bundle;
-pub mod keyless_annotations;
 pub mod legacy;
+pub mod sigstore_annotations;
 pub mod simple_signing;
 
 /// The predicate type of a cosign v3 image signature statement.

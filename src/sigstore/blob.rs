@@ -18,8 +18,11 @@ pub const MAX_BUNDLE_BYTES: u64 = 32 << 20;
 /// What the bundle must have been signed with.
 #[derive(Clone, Debug)]
 pub enum Signer {
-    /// A public key, PEM.
-    Key(String),
+    /// A public key, PEM; `ignore_tlog` checks its signature without the bundle's log entry.
+    Key {
+        pem: String,
+        ignore_tlog: bool,
+    },
     Identity(Identity),
 }
 
@@ -78,10 +81,13 @@ pub fn verify_bundle(
     let verifier = root.verifier().map_err(BundleError::Input)?;
     let rejected = |e: sigstore_verify::Error| BundleError::Rejected(e.to_string());
     let result = match signer {
-        Signer::Key(pem) => {
+        Signer::Key { pem, ignore_tlog } => {
             let key = DerPublicKey::from_pem(pem)
                 .map_err(|e| BundleError::Input(format!("the key does not parse: {e}")))?;
-            let policy = PublicKeyVerificationPolicy::new(key);
+            let mut policy = PublicKeyVerificationPolicy::new(key);
+            if *ignore_tlog {
+                policy = policy.skip_tlog_unsafe();
+            }
             verify_subject(&verifier, subject, &bundle, &policy).map_err(|e| match e {
                 Failure::Input(m) => BundleError::Input(m),
                 Failure::Verify(e) => rejected(e),

@@ -319,7 +319,8 @@ impl LogEntry {
     /// The entry as a bundle's `tlogEntries` item (protojson), with the promise and, when the
     /// log sent one, the inclusion proof.
     pub fn to_bundle_entry(&self) -> Result<Value, String> {
-        let mut entry = crate::signature::keyless_annotations::tlog_entry(&self.to_rekor_bundle())?;
+        let mut entry =
+            crate::signature::sigstore_annotations::tlog_entry(&self.to_rekor_bundle())?;
         if let Some(proof) = &self.verification.inclusion_proof {
             let b64 = |hex_text: &str| -> Result<String, String> {
                 hex::decode(hex_text)
@@ -341,8 +342,8 @@ impl LogEntry {
     }
 
     /// The entry as cosign's `dev.sigstore.cosign/bundle` annotation holds it.
-    pub fn to_rekor_bundle(&self) -> crate::signature::keyless_annotations::RekorBundle {
-        use crate::signature::keyless_annotations::{RekorBundle, RekorPayload};
+    pub fn to_rekor_bundle(&self) -> crate::signature::sigstore_annotations::RekorBundle {
+        use crate::signature::sigstore_annotations::{RekorBundle, RekorPayload};
         RekorBundle {
             signed_entry_timestamp: self.verification.signed_entry_timestamp.clone(),
             payload: RekorPayload {

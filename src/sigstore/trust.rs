@@ -45,6 +45,15 @@ impl TrustRoot {
         parsed.map_err(|e| format!("the trusted root does not load: {e}"))
     }
 
+    /// How messages name this root.
+    pub fn describe(&self) -> String {
+        match self {
+            TrustRoot::Production => "public-good production root".into(),
+            TrustRoot::Staging => "public-good staging root".into(),
+            TrustRoot::File(path) => format!("trusted root {}", path.display()),
+        }
+    }
+
     /// A verifier over this root.
     pub fn verifier(&self) -> Result<Verifier, String> {
         verifier_over(&self.load()?)

@@ -46,6 +46,7 @@ struct SignedTimestamp {
 }
 
 /// What a legacy layer signs.
+#[derive(Clone, Copy)]
 pub enum Content<'a> {
     /// A simple-signing payload and its signature.
     Message {
@@ -78,6 +79,41 @@ pub fn to_bundle(layer: &Descriptor, content: Content<'_>) -> Result<Bundle, Str
     if let Some(chain) = layer.annotation(CHAIN).filter(|c| !c.is_empty()) {
         certificates.extend(pem_certificates(chain, "chain")?);
     }
+    let material = serde_json::json!({
+        "certificates": certificates
+            .iter()
+            .map(|der| serde_json::json!({"rawBytes": STANDARD.encode(der)}))
+            .collect::<Vec<_>>(),
+    });
+    assemble(layer, ("x509CertificateChain", material), content)
+}
+
+/// The bundle a key-based legacy layer with a Rekor entry amounts to (`hint`: the key's, as
+/// bundles carry it), so that its entry is verified as a bundle's would be.
+pub fn to_key_bundle(
+    layer: &Descriptor,
+    content: Content<'_>,
+    hint: &str,
+) -> Result<Bundle, String> {
+    if has_certificate(layer) {
+        return Err(
+            "the layer carries a certificate: it is signed keylessly, not with a key".into(),
+        );
+    }
+    assemble(
+        layer,
+        ("publicKey", serde_json::json!({"hint": hint})),
+        content,
+    )
+}
+
+/// A v0.1 bundle of the layer's Rekor entry and timestamp, the signer's `material`, and what
+/// the layer signs.
+fn assemble(
+    layer: &Descriptor,
+    material: (&str, Value),
+    content: Content<'_>,
+) -> Result<Bundle, String> {
     let rekor = layer
         .annotation(REKOR_BUNDLE)
         .ok_or("the layer has no transparency log entry (dev.sigstore.cosign/bundle)")?;
@@ -85,24 +121,18 @@ pub fn to_bundle(layer: &Descriptor, content: Content<'_>) -> Result<Bundle, Str
         .map_err(|e| format!("the transparency log entry is not valid JSON: {e}"))?;
     let rekor: RekorBundle = serde_json::from_str(rekor)
         .map_err(|e| format!("the transparency log entry is not valid: {e}"))?;
-    let mut material = serde_json::Map::new();
-    material.insert(
-        "x509CertificateChain".into(),
-        serde_json::json!({
-            "certificates": certificates
-                .iter()
-                .map(|der| serde_json::json!({"rawBytes": STANDARD.encode(der)}))
-                .collect::<Vec<_>>(),
-        }),
-    );
-    material.insert(
+    let mut verification = serde_json::Map::new();
+    verification.insert(material.0.into(), material.1);
+    verification.insert(
         "tlogEntries".into(),
         Value::Array(vec![Value::Object(tlog_entry(&rekor)?)]),
     );
     if let Some(timestamp) = layer.annotation(TIMESTAMP) {
+        crate::json::check_unique_keys(timestamp.as_bytes())
+            .map_err(|e| format!("the RFC 3161 timestamp annotation is not valid JSON: {e}"))?;
         let stamp: SignedTimestamp = serde_json::from_str(timestamp)
             .map_err(|e| format!("the RFC 3161 timestamp annotation is not valid: {e}"))?;
-        material.insert(
+        verification.insert(
             "timestampVerificationData".into(),
             serde_json::json!({"rfc3161Timestamps": [{"signedTimestamp": stamp.signed}]}),
         );
@@ -124,7 +154,7 @@ pub fn to_bundle(layer: &Descriptor, content: Content<'_>) -> Result<Bundle, Str
     };
     let bundle = serde_json::json!({
         "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
-        "verificationMaterial": material,
+        "verificationMaterial": verification,
         field: signed,
     });
     Bundle::from_json(&bundle.to_string())

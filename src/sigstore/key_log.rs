@@ -1,0 +1,90 @@
+//! The transparency log entry a key-based signature carries (`sign --key --tlog-upload`, and
+//! cosign's default): verified offline against a trusted root as cosign verifies it (the
+//! entry's signed entry timestamp, inclusion proof and checkpoint with a log key of the root,
+//! and the entry describing this very signature), so that an entry is either sound or a
+//! rejection, never decoration.
+
+use sigstore_verify::types::{Bundle, DerPublicKey, Sha256Hash};
+use sigstore_verify::{PublicKeyVerificationPolicy, Verifier};
+
+use super::trust::TrustRoot;
+use crate::keys::PublicKey;
+use crate::oci::{Algorithm as DigestAlgorithm, Digest};
+
+/// Verifies the log entries of key-based signatures against one trusted root.
+pub struct KeyLogVerifier {
+    verifier: Verifier,
+    root: TrustRoot,
+}
+
+impl std::fmt::Debug for KeyLogVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyLogVerifier")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyLogVerifier {
+    pub fn new(root: &TrustRoot) -> Result<KeyLogVerifier, String> {
+        Ok(KeyLogVerifier {
+            verifier: root.verifier()?,
+            root: root.clone(),
+        })
+    }
+
+    /// A bundle holding a DSSE envelope signed by `key`, whose statement names `subject`.
+    /// Returns when the log recorded it.
+    pub fn verify_envelope(
+        &self,
+        bundle: &Bundle,
+        subject: &Digest,
+        key: &PublicKey,
+    ) -> Result<Option<String>, String> {
+        if subject.algorithm() != DigestAlgorithm::Sha256 {
+            return Err(format!(
+                "a logged signature binds a SHA-256 subject; {subject} is not one"
+            ));
+        }
+        let digest = Sha256Hash::from_hex(subject.hex()).map_err(|e| e.to_string())?;
+        let result = self
+            .verifier
+            .verify(digest, bundle, &policy(key)?)
+            .map_err(|e| self.rejected(e))?;
+        logged(&result)
+    }
+
+    /// A bundle holding `key`'s message signature over `payload`, the exact bytes read.
+    pub fn verify_message(
+        &self,
+        bundle: &Bundle,
+        payload: &[u8],
+        key: &PublicKey,
+    ) -> Result<Option<String>, String> {
+        let result = self
+            .verifier
+            .verify(payload, bundle, &policy(key)?)
+            .map_err(|e| self.rejected(e))?;
+        logged(&result)
+    }
+
+    fn rejected(&self, error: sigstore_verify::Error) -> String {
+        format!(
+            "its transparency log entry does not verify against the {} ({error}): name the trusted root of the log it was written to",
+            self.root.describe()
+        )
+    }
+}
+
+fn policy(key: &PublicKey) -> Result<PublicKeyVerificationPolicy, String> {
+    let der = key.to_spki_der().map_err(|e| e.to_string())?;
+    Ok(PublicKeyVerificationPolicy::new(DerPublicKey::new(der)))
+}
+
+/// The log check must have run; a result that says it did not is a failure.
+fn logged(result: &sigstore_verify::VerificationResult) -> Result<Option<String>, String> {
+    if !result.tlog_verified() {
+        return Err("the transparency log entry was not verified".into());
+    }
+    Ok(result.integrated_time().map(|t| t.to_string()))
+}
