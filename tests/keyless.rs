@@ -452,7 +452,7 @@ fn altered_legacy_annotations_are_rejected_with_their_reason() {
 }
 
 #[test]
-fn timestamps_signing_configs_and_logged_key_signatures_work() {
+fn timestamps_and_signing_configs_work() {
     let lab = Lab::new();
     let stamp = lab.sigstore.timestamp_url();
     lab.signed(&["--timestamp-server-url", &stamp]);

@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again.to_json().ok(), Some(json));
         let _ = bundle::statement(&parsed);
     }
-    // The same bytes as each keyless annotation of a legacy layer.
+    // The same bytes as each Sigstore annotation of a legacy layer.
     let text = String::from_utf8_lossy(data).into_owned();
     let keys = [
         sigstore_annotations::CERTIFICATE,
@@ -30,4 +30,10 @@ fuzz_target!(|data: &[u8]| {
         signature: data,
     };
     let _ = sigstore_annotations::to_bundle(&layer, content);
+    // And as a key-based layer's log entry and timestamp (no certificate).
+    if let Some(annotations) = layer.annotations.as_mut() {
+        annotations.remove(sigstore_annotations::CERTIFICATE);
+        annotations.remove(sigstore_annotations::CHAIN);
+    }
+    let _ = sigstore_annotations::to_key_bundle(&layer, content, "hint");
 });

@@ -44,9 +44,12 @@ impl SigningArgs {
             Some(path) => {
                 let bytes = modelseal::files::read_limited(path, 1 << 20)
                     .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-                modelseal::sigstore::services::endpoints_from_signing_config(&bytes)
-                    .map_err(anyhow::Error::msg)
-                    .with_context(|| format!("{} is not a usable signing config", path.display()))?
+                modelseal::sigstore::services::endpoints_from_signing_config(
+                    &bytes,
+                    modelseal::clock::now(),
+                )
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("{} is not a usable signing config", path.display()))?
             }
             None => Endpoints::default(),
         };

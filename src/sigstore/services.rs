@@ -37,9 +37,13 @@ impl Default for Endpoints {
 }
 
 /// The services a Sigstore signing config (`application/vnd.dev.sigstore.signingconfig.v0.2+json`)
-/// names: the first Fulcio and Rekor v1 (API version 1) services, and the first timestamp
-/// authority.
-pub fn endpoints_from_signing_config(bytes: &[u8]) -> Result<Endpoints, String> {
+/// names, as of `now`: of the services valid then (`validFor`), the Fulcio and Rekor of API
+/// version 1 and any timestamp authority, each the one that started last (the newest shard of
+/// a log; the first listed among equals).
+pub fn endpoints_from_signing_config(
+    bytes: &[u8],
+    now: jiff::Timestamp,
+) -> Result<Endpoints, String> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Config {
@@ -50,13 +54,6 @@ pub fn endpoints_from_signing_config(bytes: &[u8]) -> Result<Endpoints, String> 
         rekor_tlog_urls: Vec<Service>,
         #[serde(default)]
         tsa_urls: Vec<Service>,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Service {
-        url: String,
-        #[serde(default)]
-        major_api_version: u64,
     }
     crate::json::check_unique_keys(bytes).map_err(|e| e.to_string())?;
     let config: Config = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
@@ -69,18 +66,66 @@ pub fn endpoints_from_signing_config(bytes: &[u8]) -> Result<Endpoints, String> 
             config.media_type
         ));
     }
-    let first_v1 = |services: &[Service]| {
-        services
-            .iter()
-            .find(|s| s.major_api_version == 1)
-            .map(|s| s.url.clone())
+    let pick = |services: &[Service], version: Option<u64>, what: &str| {
+        current(services, version, now)?.ok_or_else(|| format!("it names no {what} valid now"))
     };
     Ok(Endpoints {
-        fulcio: first_v1(&config.ca_urls).ok_or("it names no Fulcio (caUrls, API version 1)")?,
-        rekor: first_v1(&config.rekor_tlog_urls)
-            .ok_or("it names no Rekor v1 log (rekorTlogUrls, API version 1)")?,
-        timestamp: config.tsa_urls.first().map(|s| s.url.clone()),
+        fulcio: pick(&config.ca_urls, Some(1), "Fulcio (caUrls, API version 1)")?,
+        rekor: pick(
+            &config.rekor_tlog_urls,
+            Some(1),
+            "Rekor v1 log (rekorTlogUrls, API version 1)",
+        )?,
+        timestamp: current(&config.tsa_urls, None, now)?,
     })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Service {
+    url: String,
+    #[serde(default)]
+    major_api_version: u64,
+    /// Absent: valid at any time.
+    #[serde(default)]
+    valid_for: Option<Validity>,
+}
+
+#[derive(Deserialize)]
+struct Validity {
+    start: String,
+    #[serde(default)]
+    end: Option<String>,
+}
+
+/// The URL of the service of `version` (any, for `None`) valid at `now` that started last.
+fn current(
+    services: &[Service],
+    version: Option<u64>,
+    now: jiff::Timestamp,
+) -> Result<Option<String>, String> {
+    let mut best: Option<(jiff::Timestamp, &Service)> = None;
+    for service in services {
+        if version.is_some_and(|v| v != service.major_api_version) {
+            continue;
+        }
+        let time = |text: &str| {
+            text.parse::<jiff::Timestamp>()
+                .map_err(|e| format!("{}: validFor {text:?} is not a time: {e}", service.url))
+        };
+        let (start, end) = match &service.valid_for {
+            Some(validity) => (
+                time(&validity.start)?,
+                validity.end.as_deref().map(time).transpose()?,
+            ),
+            None => (jiff::Timestamp::MIN, None),
+        };
+        let valid = start <= now && end.is_none_or(|end| now < end);
+        if valid && best.is_none_or(|(latest, _)| start > latest) {
+            best = Some((start, service));
+        }
+    }
+    Ok(best.map(|(_, service)| service.url.clone()))
 }
 
 /// A blocking JSON client for the services.
@@ -353,5 +398,63 @@ impl LogEntry {
                 log_id: self.log_id.clone(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(rekor: Value) -> Vec<u8> {
+        json!({
+            "mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json",
+            "caUrls": [{"url": "https://fulcio", "majorApiVersion": 1, "validFor": {"start": "2019-01-01T00:00:00Z"}}],
+            "rekorTlogUrls": rekor,
+            "tsaUrls": [{"url": "https://tsa", "majorApiVersion": 1}],
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn at(text: &str) -> jiff::Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_signing_config_gives_the_newest_service_valid_now() {
+        let logs = json!([
+            {"url": "https://old", "majorApiVersion": 1, "validFor": {"start": "2021-01-01T00:00:00Z", "end": "2025-01-01T00:00:00Z"}},
+            {"url": "https://current", "majorApiVersion": 1, "validFor": {"start": "2024-06-01T00:00:00Z"}},
+            {"url": "https://next", "majorApiVersion": 1, "validFor": {"start": "2030-01-01T00:00:00Z"}},
+            {"url": "https://v2", "majorApiVersion": 2, "validFor": {"start": "2025-01-01T00:00:00Z"}},
+        ]);
+        let endpoints =
+            endpoints_from_signing_config(&config(logs.clone()), at("2026-12-05T00:00:00Z"))
+                .unwrap();
+        assert_eq!(endpoints.rekor, "https://current");
+        assert_eq!(endpoints.fulcio, "https://fulcio");
+        assert_eq!(endpoints.timestamp.as_deref(), Some("https://tsa"));
+        // Before the current shard started, the old one; the end of a window is exclusive.
+        let endpoints =
+            endpoints_from_signing_config(&config(logs.clone()), at("2024-01-01T00:00:00Z"))
+                .unwrap();
+        assert_eq!(endpoints.rekor, "https://old");
+        // Before anything started: no log valid then.
+        let error =
+            endpoints_from_signing_config(&config(logs), at("2020-01-01T00:00:00Z")).unwrap_err();
+        assert!(error.contains("no Rekor v1 log"), "{error}");
+    }
+
+    #[test]
+    fn a_v2_only_config_or_a_bad_window_is_refused() {
+        let v2 = json!([{"url": "https://v2", "majorApiVersion": 2, "validFor": {"start": "2025-01-01T00:00:00Z"}}]);
+        let error =
+            endpoints_from_signing_config(&config(v2), at("2026-12-05T00:00:00Z")).unwrap_err();
+        assert!(error.contains("API version 1"), "{error}");
+        let bad =
+            json!([{"url": "https://x", "majorApiVersion": 1, "validFor": {"start": "yesterday"}}]);
+        let error =
+            endpoints_from_signing_config(&config(bad), at("2026-12-05T00:00:00Z")).unwrap_err();
+        assert!(error.contains("is not a time"), "{error}");
     }
 }
