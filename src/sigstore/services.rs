@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 pub const PUBLIC_FULCIO_URL: &str = "https://fulcio.sigstore.dev";
 pub const PUBLIC_REKOR_URL: &str = "https://rekor.sigstore.dev";
@@ -175,14 +176,15 @@ impl Http {
     }
 
     /// POSTs `body` as JSON and returns the answer's bytes (2xx only).
-    pub fn post_json(&self, url: &str, body: &Value) -> Result<Vec<u8>, String> {
+    pub fn post_json(&self, url: &str, body: &impl serde::Serialize) -> Result<Vec<u8>, String> {
         check_url(url)?;
-        let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+        // The body may hold a token: its one copy is wiped when the client is done with it.
+        let bytes = Zeroizing::new(serde_json::to_vec(body).map_err(|e| e.to_string())?);
         let request = self
             .client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(bytes);
+            .body(bytes::Bytes::from_owner(bytes));
         self.send(url, request)
     }
 
@@ -254,13 +256,27 @@ pub fn fulcio_certificate(
         "{}/api/v2/signingCert",
         endpoints.fulcio.trim_end_matches('/')
     );
-    let body = json!({
-        "credentials": {"oidcIdentityToken": token},
-        "publicKeyRequest": {
+    // Borrowed, not copied: the token's only other copy is the request body, wiped after use.
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Request<'a> {
+        credentials: Credentials<'a>,
+        public_key_request: Value,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Credentials<'a> {
+        oidc_identity_token: &'a str,
+    }
+    let body = Request {
+        credentials: Credentials {
+            oidc_identity_token: token,
+        },
+        public_key_request: json!({
             "publicKey": {"algorithm": "ECDSA", "content": public_key_pem},
             "proofOfPossession": STANDARD.encode(proof),
-        },
-    });
+        }),
+    };
     let answer = http.post_json(&url, &body)?;
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
