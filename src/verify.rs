@@ -36,6 +36,8 @@ pub struct Checked {
     /// The creation time the referrer claims (not covered by the signature).
     pub created: Option<String>,
     pub outcome: Result<(), String>,
+    /// When a transparency log recorded it (RFC 3339), if it verified and was logged.
+    pub logged: Option<String>,
 }
 
 /// Every signature found for a subject.
@@ -82,36 +84,36 @@ impl KeyAuthority {
     }
 
     /// The bundle's log entries, if it carries any, verified with the statement naming
-    /// `subject`.
+    /// `subject`; when the log recorded it.
     pub(crate) fn check_envelope_log(
         &self,
         bundle: &Bundle,
         subject: &Digest,
-    ) -> Result<(), String> {
+    ) -> Result<Option<String>, String> {
         match &self.log {
             Some(log) if !bundle.verification_material.tlog_entries.is_empty() => {
-                log.verify_envelope(bundle, subject, &self.key).map(drop)
+                log.verify_envelope(bundle, subject, &self.key)
             }
-            _ => Ok(()),
+            _ => Ok(None),
         }
     }
 
     /// The log entry a legacy layer's annotations carry, if any, verified over what the
-    /// layer signs (an envelope's statement naming `subject`).
+    /// layer signs (an envelope's statement naming `subject`); when the log recorded it.
     pub(crate) fn check_layer_log(
         &self,
         layer: &Descriptor,
         content: Content<'_>,
         subject: &Digest,
-    ) -> Result<(), String> {
+    ) -> Result<Option<String>, String> {
         let Some(log) = &self.log else {
-            return Ok(());
+            return Ok(None);
         };
         if layer
             .annotation(sigstore_annotations::REKOR_BUNDLE)
             .is_none()
         {
-            return Ok(());
+            return Ok(None);
         }
         let hint = bundle::key_hint(&self.key).map_err(|e| e.to_string())?;
         let payload = match content {
@@ -123,7 +125,6 @@ impl KeyAuthority {
             Some(payload) => log.verify_message(&bundle, payload, &self.key),
             None => log.verify_envelope(&bundle, subject, &self.key),
         }
-        .map(drop)
     }
 }
 
@@ -158,17 +159,18 @@ pub fn verify_signatures(
             continue;
         }
         let created = referrer.annotation(ANNOTATION_CREATED).map(str::to_string);
-        let outcome = contain(check_bundle_referrer(
+        let (outcome, logged) = split(contain(check_bundle_referrer(
             store,
             &referrer,
             &subject.digest,
             expect,
-        ))?;
+        ))?);
         signatures.push(Checked {
             format: Format::Bundle,
             source: referrer,
             created,
             outcome,
+            logged,
         });
     }
     check_legacy(store, subject, expect, &mut signatures)?;
@@ -176,6 +178,16 @@ pub fn verify_signatures(
         subject: subject.clone(),
         signatures,
     })
+}
+
+/// A check's result as reports hold it: the outcome, and when a log recorded what verified.
+pub(crate) fn split<T>(
+    result: Result<(T, Option<String>), String>,
+) -> (Result<T, String>, Option<String>) {
+    match result {
+        Ok((value, logged)) => (Ok(value), logged),
+        Err(reason) => (Err(reason), None),
+    }
 }
 
 /// A failure of one signature becomes its rejection reason (bad content, or content that is
@@ -216,8 +228,8 @@ fn check_bundle_referrer(
     referrer: &Descriptor,
     subject: &Digest,
     expect: &Expectations<'_>,
-) -> Result<(), Failure> {
-    let statement = open_bundle_referrer(
+) -> Result<((), Option<String>), Failure> {
+    let (statement, logged) = open_bundle_referrer(
         store,
         referrer,
         subject,
@@ -241,18 +253,19 @@ fn check_bundle_referrer(
             "the signed subject lacks a required annotation (-a)".into(),
         ));
     }
-    Ok(())
+    Ok(((), logged))
 }
 
 /// Reads a bundle referrer of `subject`, at most `max_bytes` of bundle, and returns the
-/// statement its DSSE envelope carries once `authority` verified it over the exact bytes read.
+/// statement its DSSE envelope carries once `authority` verified it over the exact bytes read,
+/// and when a transparency log recorded it, if it did.
 pub(crate) fn open_bundle_referrer(
     store: &dyn Store,
     referrer: &Descriptor,
     subject: &Digest,
     authority: &Authority,
     max_bytes: u64,
-) -> Result<crate::attest::statement::Statement, Failure> {
+) -> Result<(crate::attest::statement::Statement, Option<String>), Failure> {
     let bytes = store.fetch_manifest(referrer)?;
     let manifest: ImageManifest = crate::json::from_slice_strict(&bytes)
         .map_err(|e| format!("the referrer manifest is not valid: {e}"))?;
@@ -278,14 +291,14 @@ pub(crate) fn open_bundle_referrer(
     match authority {
         Authority::Key(authority) => {
             let statement = bundle::open(&parsed, &authority.key)?;
-            authority.check_envelope_log(&parsed, subject)?;
-            Ok(statement)
+            let logged = authority.check_envelope_log(&parsed, subject)?;
+            Ok((statement, logged))
         }
         Authority::Keyless(verifier) => {
             // Certificate, log entry, identity, envelope signature and the statement naming
             // `subject`, all checked before the statement is read.
-            verifier.verify_envelope(&parsed, subject)?;
-            Ok(bundle::statement(&parsed)?)
+            let signed = verifier.verify_envelope(&parsed, subject)?;
+            Ok((bundle::statement(&parsed)?, signed.integrated_time))
         }
     }
 }
@@ -311,17 +324,24 @@ fn check_legacy(
                 source: descriptor,
                 created: None,
                 outcome,
+                logged: None,
             });
             return Ok(());
         }
     };
     for layer in manifest.layers {
-        let outcome = contain(check_legacy_layer(store, &layer, &subject.digest, expect))?;
+        let (outcome, logged) = split(contain(check_legacy_layer(
+            store,
+            &layer,
+            &subject.digest,
+            expect,
+        ))?);
         signatures.push(Checked {
             format: Format::Legacy,
             source: layer,
             created: None,
             outcome,
+            logged,
         });
     }
     Ok(())
@@ -346,7 +366,7 @@ fn check_legacy_layer(
     layer: &Descriptor,
     subject: &Digest,
     expect: &Expectations<'_>,
-) -> Result<(), Failure> {
+) -> Result<((), Option<String>), Failure> {
     if layer.media_type != simple_signing::MEDIA_TYPE {
         return Err(Failure::Rejected(format!(
             "the layer is {:?}, not a simple-signing payload",
@@ -355,27 +375,23 @@ fn check_legacy_layer(
     }
     let signature = legacy::layer_signature(layer)?;
     let payload = fetch_blob(store, layer, MAX_SIGNATURE_BYTES)?;
-    match expect.authority {
+    let content = Content::Message {
+        payload: &payload,
+        signature: &signature,
+    };
+    let logged = match expect.authority {
         Authority::Key(authority) => {
             authority
                 .key
                 .verify(&payload, &signature)
                 .map_err(|e| Failure::Rejected(e.to_string()))?;
-            let content = Content::Message {
-                payload: &payload,
-                signature: &signature,
-            };
-            authority.check_layer_log(layer, content, subject)?;
+            authority.check_layer_log(layer, content, subject)?
         }
         Authority::Keyless(verifier) => {
-            let content = Content::Message {
-                payload: &payload,
-                signature: &signature,
-            };
             let bundle = sigstore_annotations::to_bundle(layer, content)?;
-            verifier.verify_message(&bundle, &payload)?;
+            verifier.verify_message(&bundle, &payload)?.integrated_time
         }
-    }
+    };
     simple_signing::check(&payload, subject, expect.annotations)?;
-    Ok(())
+    Ok(((), logged))
 }

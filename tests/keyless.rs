@@ -147,6 +147,11 @@ fn keyless_signatures_in_both_formats_verify_by_identity() {
     assert_eq!(report["verified"], true);
     assert_eq!(report["key"], Value::Null);
     assert!(report["identity"].as_str().unwrap().contains("acme"));
+    // Each says when the log recorded it.
+    for signature in report["signatures"].as_array().unwrap() {
+        let logged = signature["logged"].as_str().unwrap();
+        assert!(logged.parse::<jiff::Timestamp>().is_ok(), "{signature}");
+    }
     // The bundle carries the certificate and the log entry with its proof, as cosign v3's.
     let store = lab.store();
     let subject = store.resolve(&Target::tag("v1")).unwrap();
@@ -565,10 +570,28 @@ fn a_key_signatures_log_entry_must_verify_against_the_trusted_root() {
     let root = lab.sigstore.trusted_root.display().to_string();
     let with_root = ["--trusted-root", root.as_str()];
 
-    // Against the root of the log they were written to, all verify.
+    // Against the root of the log they were written to, all verify, with the time the log
+    // recorded them.
     let out = verify_key(&lab, &public, "verify", &with_root);
     assert!(out.status.success(), "{}", stdout(&out));
     assert_eq!(verified_count(&out), "2 of 2 signatures verified");
+    assert_eq!(
+        stdout(&out).matches(" (transparency log)").count(),
+        2,
+        "{}",
+        stdout(&out)
+    );
+    let json = verify_key(
+        &lab,
+        &public,
+        "verify",
+        &["--trusted-root", &root, "--output", "json"],
+    );
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    for signature in report["signatures"].as_array().unwrap() {
+        let logged = signature["logged"].as_str().unwrap();
+        assert!(logged.parse::<jiff::Timestamp>().is_ok(), "{signature}");
+    }
     // verify-bundle over the referrer's bundle alike.
     let report = stdout(&out);
     let referrer = report
@@ -636,11 +659,16 @@ fn a_key_signatures_log_entry_must_verify_against_the_trusted_root() {
         stdout(&out)
     );
 
-    // --insecure-ignore-tlog checks the key's signature alone, as cosign's flag does; it is
-    // refused for keyless verification.
+    // --insecure-ignore-tlog checks the key's signature alone, as cosign's flag does (and says
+    // no log time); it is refused for keyless verification.
     let out = verify_key(&lab, &public, "verify", &["--insecure-ignore-tlog"]);
     assert!(out.status.success(), "{}", stdout(&out));
     assert_eq!(verified_count(&out), "2 of 2 signatures verified");
+    assert!(
+        !stdout(&out).contains("transparency log"),
+        "{}",
+        stdout(&out)
+    );
     let mut args = vec!["--insecure-ignore-tlog"];
     args.extend(BY_IDENTITY);
     let out = lab.verify("verify", &args);

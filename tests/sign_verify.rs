@@ -460,6 +460,8 @@ fn flipped_bytes_anywhere_are_rejected() {
         json["signatures"][0]["verified"], true,
         "the bundle is intact again"
     );
+    // Signed offline: no log time is claimed.
+    assert_eq!(json["signatures"][0]["logged"], Value::Null);
     assert_eq!(
         json["signatures"][1]["reason"],
         "the signature does not verify with this key"

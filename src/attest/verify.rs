@@ -15,7 +15,7 @@ use crate::oci::{Descriptor, Digest, ImageManifest, Store, StoreError, fetch_blo
 use crate::reference::Target;
 use crate::signature::sigstore_annotations::{self, Content};
 use crate::signature::{Format, SIGN_PREDICATE_TYPE, bundle, legacy};
-use crate::verify::{Authority, Failure, VerifyError, contain, open_bundle_referrer};
+use crate::verify::{Authority, Failure, VerifyError, contain, open_bundle_referrer, split};
 
 /// One attestation found for the subject, and what checking it gave: the verified statement,
 /// or why it does not count.
@@ -25,6 +25,8 @@ pub struct CheckedAttestation {
     /// The referrer manifest (bundle) or the `.att` layer (legacy).
     pub source: Descriptor,
     pub outcome: Result<Statement, String>,
+    /// When a transparency log recorded it (RFC 3339), if it verified and was logged.
+    pub logged: Option<String>,
 }
 
 /// Finds and checks the attestations of type `predicate_type` of `subject` (resolved once by
@@ -52,7 +54,7 @@ pub fn verify_attestations(
         if claimed == Some(SIGN_PREDICATE_TYPE) {
             continue;
         }
-        let outcome = contain(
+        let (outcome, logged) = split(contain(
             open_bundle_referrer(
                 store,
                 &referrer,
@@ -60,12 +62,13 @@ pub fn verify_attestations(
                 authority,
                 MAX_ATTESTATION_BYTES,
             )
-            .and_then(|s| check_statement(s, &subject.digest, predicate_type)),
-        )?;
+            .and_then(|opened| check_statement(opened, &subject.digest, predicate_type)),
+        )?);
         checked.push(CheckedAttestation {
             format: Format::Bundle,
             source: referrer,
             outcome,
+            logged,
         });
     }
     check_legacy(
@@ -81,10 +84,10 @@ pub fn verify_attestations(
 /// The statement must be about `subject` and of the type asked for (the check cosign once
 /// lacked, GHSA-w6c6-c85g-mmv6).
 fn check_statement(
-    statement: Statement,
+    (statement, logged): (Statement, Option<String>),
     subject: &Digest,
     predicate_type: &str,
-) -> Result<Statement, Failure> {
+) -> Result<(Statement, Option<String>), Failure> {
     if statement.subject_for(subject).is_none() {
         return Err(Failure::Rejected(format!(
             "it attests {}, not {subject}",
@@ -101,7 +104,7 @@ fn check_statement(
     if slsa::is_provenance(predicate_type) {
         slsa::parse(predicate_type, &statement.predicate).map_err(Failure::Rejected)?;
     }
-    Ok(statement)
+    Ok((statement, logged))
 }
 
 fn check_legacy(
@@ -124,6 +127,7 @@ fn check_legacy(
                 format: Format::Legacy,
                 source: descriptor,
                 outcome: Err(reason),
+                logged: None,
             });
             return Ok(());
         }
@@ -135,14 +139,15 @@ fn check_legacy(
         {
             continue;
         }
-        let outcome = contain(
+        let (outcome, logged) = split(contain(
             open_envelope_layer(store, &layer, subject, authority)
-                .and_then(|s| check_statement(s, subject, predicate_type)),
-        )?;
+                .and_then(|opened| check_statement(opened, subject, predicate_type)),
+        )?);
         checked.push(CheckedAttestation {
             format: Format::Legacy,
             source: layer,
             outcome,
+            logged,
         });
     }
     Ok(())
@@ -166,13 +171,13 @@ fn read_att_manifest(
 }
 
 /// Reads a legacy attestation layer (a DSSE envelope) and returns its statement once
-/// `authority` verified it over the exact payload bytes.
+/// `authority` verified it over the exact payload bytes, and when a log recorded it.
 fn open_envelope_layer(
     store: &dyn Store,
     layer: &Descriptor,
     subject: &Digest,
     authority: &Authority,
-) -> Result<Statement, Failure> {
+) -> Result<(Statement, Option<String>), Failure> {
     if layer.media_type != DSSE_MEDIA_TYPE {
         return Err(Failure::Rejected(format!(
             "the layer is {:?}, not a DSSE envelope",
@@ -188,16 +193,16 @@ fn open_envelope_layer(
             envelope.payload_type
         )));
     }
-    match authority {
+    let logged = match authority {
         Authority::Key(authority) => {
             dsse::verify(&authority.key, &envelope)
                 .map_err(|e| Failure::Rejected(e.to_string()))?;
-            authority.check_layer_log(layer, Content::Envelope(&envelope), subject)?;
+            authority.check_layer_log(layer, Content::Envelope(&envelope), subject)?
         }
         Authority::Keyless(verifier) => {
             let bundle = sigstore_annotations::to_bundle(layer, Content::Envelope(&envelope))?;
-            verifier.verify_envelope(&bundle, subject)?;
+            verifier.verify_envelope(&bundle, subject)?.integrated_time
         }
-    }
-    Ok(bundle::read_statement(&envelope)?)
+    };
+    Ok((bundle::read_statement(&envelope)?, logged))
 }

@@ -176,6 +176,7 @@ fn attestation_json(checked: &CheckedAttestation) -> Value {
         "digest": checked.source.digest,
         "mediaType": checked.source.media_type,
         "verified": checked.outcome.is_ok(),
+        "logged": checked.logged,
         "reason": checked.outcome.as_ref().err(),
         "statement": checked.outcome.as_ref().ok(),
     })
@@ -195,7 +196,12 @@ pub fn print_report(
         };
         match &c.outcome {
             Ok(statement) => {
-                outln!("  verified  {:<6} {what} {}", c.format, c.source.digest);
+                outln!(
+                    "  verified  {:<6} {what} {}{}",
+                    c.format,
+                    c.source.digest,
+                    super::sign::logged(c.logged.as_deref())
+                );
                 // The verified statement, on one line, as it was signed.
                 if let Ok(text) = serde_json::to_string(statement) {
                     outln!("    {}", printable(&text));

@@ -184,6 +184,7 @@ fn report_json(
             "mediaType": s.source.media_type,
             "created": s.created,
             "verified": s.outcome.is_ok(),
+            "logged": s.logged,
             "reason": s.outcome.as_ref().err(),
         })).collect::<Vec<_>>(),
     })
@@ -204,9 +205,10 @@ pub fn print_report(pinned: &Reference, key: &SignerName, verification: &Verific
                     .map(|c| format!(", created {} (as the referrer claims)", printable(c)))
                     .unwrap_or_default();
                 outln!(
-                    "  verified  {:<6} {what} {}{when}",
+                    "  verified  {:<6} {what} {}{when}{}",
                     s.format,
-                    s.source.digest
+                    s.source.digest,
+                    logged(s.logged.as_deref())
                 );
             }
             Err(reason) => outln!(
@@ -226,4 +228,10 @@ pub fn print_report(pinned: &Reference, key: &SignerName, verification: &Verific
         "{verified} of {} signatures verified",
         verification.signatures.len()
     );
+}
+
+/// `, logged TIME (transparency log)` for a verified signature or attestation a log recorded.
+pub fn logged(time: Option<&str>) -> String {
+    time.map(|t| format!(", logged {} (transparency log)", printable(t)))
+        .unwrap_or_default()
 }
