@@ -1069,6 +1069,24 @@ fn a_policy_requires_a_keyless_scan_attestation_judged_by_rules() {
     };
     let out = decide(&policy(ISSUER));
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    // The evidence says when the log recorded the attestation.
+    let path = write_policy(lab.ws.dir.path(), &policy(ISSUER));
+    let json = run(&[
+        "verify",
+        "--policy",
+        path.to_str().unwrap(),
+        "--output",
+        "json",
+        &reference,
+    ]);
+    let decision: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let evidence = &decision["requirements"][0]["evidence"][0];
+    assert!(
+        evidence["logged"]
+            .as_str()
+            .is_some_and(|t| t.parse::<jiff::Timestamp>().is_ok()),
+        "{decision}"
+    );
     // The same attestation, required of the same subject from another issuer: not evidence.
     let out = decide(&policy("https://accounts.google.com"));
     assert_eq!(

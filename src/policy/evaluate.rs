@@ -320,6 +320,8 @@ struct Candidate<'a> {
     source: String,
     statement: Statement,
     time: Result<jiff::Timestamp, String>,
+    /// When a transparency log recorded it, if it was logged.
+    logged: Option<String>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -353,6 +355,7 @@ fn attestations(
                     source,
                     time: signed_time(&statement),
                     statement,
+                    logged: attestation.logged,
                 }),
                 Err(reason) => rejected.add(&source, &authority.name, &reason),
             }
@@ -399,12 +402,16 @@ fn attestations(
         )? {
             Ok(warned) => {
                 warnings.extend(warned);
-                evidence.push(json!({
+                let mut item = json!({
                     "authority": candidate.authority,
                     "attestation": candidate.source,
                     "predicateType": candidate.statement.predicate_type,
                     "time": candidate.time.as_ref().ok().map(ToString::to_string),
-                }));
+                });
+                if let (Some(logged), Some(fields)) = (&candidate.logged, item.as_object_mut()) {
+                    fields.insert("logged".into(), logged.clone().into());
+                }
+                evidence.push(item);
             }
             Err(reason) => {
                 denied = true;
