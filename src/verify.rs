@@ -56,7 +56,7 @@ impl Verification {
 /// Whom a signature must come from: the holder of a key, or a keyless identity.
 #[derive(Clone, Debug)]
 pub enum Authority {
-    Key(KeyAuthority),
+    Key(Box<KeyAuthority>),
     Keyless(Arc<KeylessVerifier>),
 }
 
@@ -66,6 +66,8 @@ pub struct KeyAuthority {
     pub key: PublicKey,
     /// `None` ignores log entries (`--insecure-ignore-tlog`): the key's signature alone counts.
     log: Option<Arc<KeyLogVerifier>>,
+    /// Whether a signature without a log entry is rejected (else it is the key's alone).
+    require_log: bool,
 }
 
 impl KeyAuthority {
@@ -75,12 +77,26 @@ impl KeyAuthority {
         Ok(KeyAuthority {
             key,
             log: Some(Arc::new(KeyLogVerifier::new(root)?)),
+            require_log: false,
+        })
+    }
+
+    /// A key whose signatures must carry a log entry that verifies against `root`, so that
+    /// stripping the entry does not leave the key's signature alone to count.
+    pub fn requiring_log(key: PublicKey, root: &TrustRoot) -> Result<KeyAuthority, String> {
+        Ok(KeyAuthority {
+            require_log: true,
+            ..KeyAuthority::new(key, root)?
         })
     }
 
     /// A key whose signatures' log entries are not looked at.
     pub fn ignoring_log(key: PublicKey) -> KeyAuthority {
-        KeyAuthority { key, log: None }
+        KeyAuthority {
+            key,
+            log: None,
+            require_log: false,
+        }
     }
 
     /// The bundle's log entries, if it carries any, verified with the statement naming
@@ -90,12 +106,21 @@ impl KeyAuthority {
         bundle: &Bundle,
         subject: &Digest,
     ) -> Result<Option<String>, String> {
-        match &self.log {
-            Some(log) if !bundle.verification_material.tlog_entries.is_empty() => {
-                log.verify_envelope(bundle, subject, &self.key)
-            }
-            _ => Ok(None),
+        let Some(log) = &self.log else {
+            return Ok(None);
+        };
+        if bundle.verification_material.tlog_entries.is_empty() {
+            return self.unlogged();
         }
+        log.verify_envelope(bundle, subject, &self.key)
+    }
+
+    /// A signature without a log entry: the key's alone, unless an entry is required.
+    fn unlogged(&self) -> Result<Option<String>, String> {
+        if self.require_log {
+            return Err("it carries no transparency log entry, and one is required".into());
+        }
+        Ok(None)
     }
 
     /// The log entry a legacy layer's annotations carry, if any, verified over what the
@@ -113,7 +138,7 @@ impl KeyAuthority {
             .annotation(sigstore_annotations::REKOR_BUNDLE)
             .is_none()
         {
-            return Ok(None);
+            return self.unlogged();
         }
         let hint = bundle::key_hint(&self.key).map_err(|e| e.to_string())?;
         let payload = match content {

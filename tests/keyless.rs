@@ -498,6 +498,44 @@ fn timestamps_and_signing_configs_work() {
         verified_count(&lab.verify("verify", &BY_IDENTITY)),
         "3 of 3 signatures verified"
     );
+
+    // A config whose only log is retired (or of API version 2) names none to log in: refused
+    // before anything is signed, unless --rekor-url gives one.
+    let retired = json!([{"url": lab.sigstore.url, "majorApiVersion": 1, "validFor": {"start": "2020-01-01T00:00:00Z", "end": "2021-01-01T00:00:00Z"}}, {"url": lab.sigstore.url, "majorApiVersion": 2, "validFor": {"start": "2021-01-01T00:00:00Z"}}]);
+    std::fs::write(
+        &config,
+        json!({
+            "mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json",
+            "caUrls": service(&lab.sigstore.url),
+            "rekorTlogUrls": retired,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let before = snapshot(&lab.ws.layout());
+    let sign = |extra: &[&str]| {
+        modelseal()
+            .args(["sign", "--keyless", "--identity-token"])
+            .arg(&lab.token)
+            .arg("--signing-config")
+            .arg(&config)
+            .args(extra)
+            .arg(lab.reference())
+            .output()
+            .unwrap()
+    };
+    assert_fails(
+        &sign(&[]),
+        2,
+        "names no Rekor v1 log (rekorTlogUrls, API version 1) valid now: give --rekor-url",
+    );
+    assert_eq!(snapshot(&lab.ws.layout()), before);
+    let out = sign(&["--rekor-url", &lab.sigstore.url]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        verified_count(&lab.verify("verify", &BY_IDENTITY)),
+        "4 of 4 signatures verified"
+    );
 }
 
 /// The `.sig` layer without a certificate (the key-based one).
@@ -651,6 +689,21 @@ fn a_key_signatures_log_entry_must_verify_against_the_trusted_root() {
     };
     let out = policy(&format!(", trustedRoot: {root}"));
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    // The trust flags have no say over a policy: given with one, they are a usage error.
+    let text = "version: 1\npolicies: []\n";
+    let path = write_policy(lab.ws.dir.path(), text);
+    let out = run(&[
+        "verify",
+        "--policy",
+        path.to_str().unwrap(),
+        "--insecure-ignore-tlog",
+        &lab.reference(),
+    ]);
+    assert_fails(
+        &out,
+        2,
+        "a policy names its own authorities and trusted roots",
+    );
     let out = policy("");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
@@ -715,14 +768,16 @@ fn a_key_signatures_log_entry_must_verify_against_the_trusted_root() {
     let other = sig_manifest(&lab).1.layers[1].clone();
     assert!(!sigstore_annotations::has_certificate(&other));
     let cases = [
-        (set.to_string(), "inclusion promise"),
+        // A broken promise is the log's word failing: a matter of the trusted root.
+        (set.to_string(), "name the trusted root"),
+        // Entries for other content are not this signature's, whatever the root.
         (
             annotation(&attestation, sigstore_annotations::REKOR_BUNDLE),
-            "incompatible with a message signature",
+            "is not this signature's (unsupported bundle: Rekor entry dsse/0.0.1 is incompatible with a message signature)",
         ),
         (
             annotation(&other, sigstore_annotations::REKOR_BUNDLE),
-            "artifact hash mismatch",
+            "is not this signature's (artifact mismatch: artifact hash mismatch",
         ),
         ("{\"SignedEntryTimestamp\": 1}".to_string(), "not valid"),
     ];

@@ -501,3 +501,45 @@ fn starter_policies_follow_the_published_schema() {
     let bad = json!({"version": 1, "policies": [{"name": "p", "scopes": ["**"], "colour": 1}]});
     assert!(validator.iter_errors(&bad).next().is_some());
 }
+
+#[test]
+fn a_key_authority_can_require_a_transparency_log_entry() {
+    let (ws, dir) = setup(&["alice"]);
+    let layout = ws.layout_ref("v1");
+    ok(&["sign", "--key", &key(&dir, "alice"), &layout]);
+    ok(&[
+        "sign",
+        "--key",
+        &key(&dir, "alice"),
+        "--format",
+        "legacy",
+        &layout,
+    ]);
+    let policy = |key_fields: &str| {
+        write_policy(
+            &dir,
+            "logged.yaml",
+            &format!(
+                "version: 1\npolicies:\n  - name: p\n    scopes: [\"**\"]\n    authorities:\n      - name: alice\n        key: {{path: keys/alice.pub{key_fields}}}\n    signatures: {{threshold: 1}}\n"
+            ),
+        )
+    };
+    // Offline signatures are the key's alone: enough by default.
+    assert_eq!(decide(&policy(""), &layout, None).0, 0);
+    // Required, their missing entries reject both, each with the reason.
+    let (code, decision) = decide(&policy(", requireLog: true"), &layout, None);
+    assert_eq!(code, 1, "{decision}");
+    assert_eq!(
+        reasons(&decision)
+            .matches("it carries no transparency log entry, and one is required")
+            .count(),
+        2,
+        "{decision}"
+    );
+    let out = run(&[
+        "policy",
+        "lint",
+        policy(", requireLog: maybe").to_str().unwrap(),
+    ]);
+    assert_fails(&out, 2, "requireLog");
+}

@@ -653,13 +653,13 @@ fn the_digest_resolved_first_is_the_one_verified() {
         &store,
         &subject,
         &modelseal::verify::Expectations {
-            authority: &modelseal::verify::Authority::Key(
+            authority: &modelseal::verify::Authority::Key(Box::new(
                 modelseal::verify::KeyAuthority::new(
                     key,
                     &modelseal::sigstore::TrustRoot::Production,
                 )
                 .unwrap(),
-            ),
+            )),
             annotations: &BTreeMap::new(),
         },
     )

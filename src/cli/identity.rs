@@ -51,6 +51,19 @@ pub struct IdentityArgs {
 }
 
 impl IdentityArgs {
+    /// Whether any of these flags is given (a policy names its own authorities and roots).
+    pub fn any_given(&self) -> bool {
+        self.is_given()
+            || self.certificate_github_workflow_trigger.is_some()
+            || self.certificate_github_workflow_sha.is_some()
+            || self.certificate_github_workflow_name.is_some()
+            || self.certificate_github_workflow_repository.is_some()
+            || self.certificate_github_workflow_ref.is_some()
+            || self.trusted_root.is_some()
+            || self.staging
+            || self.insecure_ignore_tlog
+    }
+
     fn is_given(&self) -> bool {
         self.certificate_identity.is_some()
             || self.certificate_identity_regexp.is_some()
@@ -142,7 +155,7 @@ pub fn authority(
             } else {
                 KeyAuthority::new(key, &identity_args.root()).map_err(anyhow::Error::msg)?
             };
-            Ok((Authority::Key(authority), name))
+            Ok((Authority::Key(Box::new(authority)), name))
         }
         None if identity_args.insecure_ignore_tlog => bail!(KEYLESS_LOG_ALWAYS),
         None => {

@@ -379,5 +379,5 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
 /// machine), and one that did would be checked against the production root.
 fn key_authority(key: modelseal::keys::PublicKey) -> anyhow::Result<Authority> {
     let authority = KeyAuthority::new(key, &TrustRoot::Production).map_err(anyhow::Error::msg)?;
-    Ok(Authority::Key(authority))
+    Ok(Authority::Key(Box::new(authority)))
 }

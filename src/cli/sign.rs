@@ -137,6 +137,11 @@ pub fn verify_reference(
 
 pub fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
     if let Some(policy) = &args.policy {
+        if args.identity.any_given() {
+            anyhow::bail!(
+                "a policy names its own authorities and trusted roots: drop the certificate, --trusted-root, --staging and --insecure-ignore-tlog flags, or --policy"
+            );
+        }
         return super::policy::decide(&args.reference, policy, args.at.as_deref(), args.output);
     }
     let (authority, key_name) = authority(args.key.as_deref(), &args.identity)

@@ -39,20 +39,47 @@ pub struct SigningArgs {
 }
 
 impl SigningArgs {
+    /// The services: the public-good ones, or those a signing config names, with the URL
+    /// flags over either. A config must name what this signing uses (Fulcio for --keyless, a
+    /// Rekor v1 log for any logging) unless a flag gives it.
     fn endpoints(&self) -> anyhow::Result<Endpoints> {
-        let mut endpoints = match &self.signing_config {
-            Some(path) => {
-                let bytes = modelseal::files::read_limited(path, 1 << 20)
-                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-                modelseal::sigstore::services::endpoints_from_signing_config(
-                    &bytes,
-                    modelseal::clock::now(),
+        let mut endpoints = Endpoints::default();
+        if let Some(path) = &self.signing_config {
+            let bytes = modelseal::files::read_limited(path, 1 << 20)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            let named = modelseal::sigstore::services::services_from_signing_config(
+                &bytes,
+                modelseal::clock::now(),
+            )
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("{} is not a usable signing config", path.display()))?;
+            let missing = |what: &str, flag: &str| {
+                anyhow::anyhow!(
+                    "{} names no {what} valid now: give {flag}, or a signing config that does",
+                    path.display()
                 )
-                .map_err(anyhow::Error::msg)
-                .with_context(|| format!("{} is not a usable signing config", path.display()))?
+            };
+            match named.fulcio {
+                Some(url) => endpoints.fulcio = url,
+                None if self.keyless && self.fulcio_url.is_none() => {
+                    return Err(missing("Fulcio (caUrls, API version 1)", "--fulcio-url"));
+                }
+                // Not contacted: this signing needs no certificate.
+                None => {}
             }
-            None => Endpoints::default(),
-        };
+            match named.rekor {
+                Some(url) => endpoints.rekor = url,
+                None if (self.keyless || self.tlog_upload) && self.rekor_url.is_none() => {
+                    return Err(missing(
+                        "Rekor v1 log (rekorTlogUrls, API version 1)",
+                        "--rekor-url",
+                    ));
+                }
+                // Not contacted: this signing is not logged.
+                None => {}
+            }
+            endpoints.timestamp = named.timestamp;
+        }
         if let Some(url) = &self.fulcio_url {
             endpoints.fulcio = url.clone();
         }

@@ -305,7 +305,11 @@ fn load_authority(spec: &model::AuthoritySpec, base: &Path) -> Result<Authority,
     let root = policy_root(key_spec.trusted_root.as_deref(), base);
     Ok(Authority {
         name: spec.name.clone(),
-        verifier: crate::verify::Authority::Key(KeyAuthority::new(key, &root)?),
+        verifier: crate::verify::Authority::Key(Box::new(if key_spec.require_log {
+            KeyAuthority::requiring_log(key, &root)?
+        } else {
+            KeyAuthority::new(key, &root)?
+        })),
     })
 }
 

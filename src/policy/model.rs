@@ -94,6 +94,10 @@ pub struct KeySpec {
     /// against, relative to the policy file; the public-good production root by default.
     #[serde(default)]
     pub trusted_root: Option<String>,
+    /// Whether the key's signatures and attestations must carry a log entry (else one without
+    /// is the key's alone).
+    #[serde(default)]
+    pub require_log: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

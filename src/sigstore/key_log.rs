@@ -68,11 +68,22 @@ impl KeyLogVerifier {
         logged(&result)
     }
 
+    /// Why the entry does not count, and what to do: a log the root does not vouch for is a
+    /// matter of the trusted root; an entry for other content is a matter of the signature.
     fn rejected(&self, error: sigstore_verify::Error) -> String {
-        format!(
-            "its transparency log entry does not verify against the {} ({error}): name the trusted root of the log it was written to",
-            self.root.describe()
-        )
+        use sigstore_verify::error::TransparencyLogError as Log;
+        match &error {
+            sigstore_verify::Error::TransparencyLog(
+                Log::UnknownLog { .. }
+                | Log::InclusionProof(_)
+                | Log::Checkpoint(_)
+                | Log::InclusionPromise(_),
+            ) => format!(
+                "its transparency log entry does not verify against the {} ({error}): name the trusted root of the log it was written to",
+                self.root.describe()
+            ),
+            _ => format!("its transparency log entry is not this signature's ({error})"),
+        }
     }
 }
 

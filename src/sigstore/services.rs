@@ -37,14 +37,22 @@ impl Default for Endpoints {
     }
 }
 
+/// What a signing config names, as of a time: `None` where it names no service valid then.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfiguredServices {
+    pub fulcio: Option<String>,
+    pub rekor: Option<String>,
+    pub timestamp: Option<String>,
+}
+
 /// The services a Sigstore signing config (`application/vnd.dev.sigstore.signingconfig.v0.2+json`)
 /// names, as of `now`: of the services valid then (`validFor`), the Fulcio and Rekor of API
 /// version 1 and any timestamp authority, each the one that started last (the newest shard of
 /// a log; the first listed among equals).
-pub fn endpoints_from_signing_config(
+pub fn services_from_signing_config(
     bytes: &[u8],
     now: jiff::Timestamp,
-) -> Result<Endpoints, String> {
+) -> Result<ConfiguredServices, String> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Config {
@@ -67,16 +75,9 @@ pub fn endpoints_from_signing_config(
             config.media_type
         ));
     }
-    let pick = |services: &[Service], version: Option<u64>, what: &str| {
-        current(services, version, now)?.ok_or_else(|| format!("it names no {what} valid now"))
-    };
-    Ok(Endpoints {
-        fulcio: pick(&config.ca_urls, Some(1), "Fulcio (caUrls, API version 1)")?,
-        rekor: pick(
-            &config.rekor_tlog_urls,
-            Some(1),
-            "Rekor v1 log (rekorTlogUrls, API version 1)",
-        )?,
+    Ok(ConfiguredServices {
+        fulcio: current(&config.ca_urls, Some(1), now)?,
+        rekor: current(&config.rekor_tlog_urls, Some(1), now)?,
         timestamp: current(&config.tsa_urls, None, now)?,
     })
 }
@@ -178,8 +179,12 @@ impl Http {
     /// POSTs `body` as JSON and returns the answer's bytes (2xx only).
     pub fn post_json(&self, url: &str, body: &impl serde::Serialize) -> Result<Vec<u8>, String> {
         check_url(url)?;
-        // The body may hold a token: its one copy is wiped when the client is done with it.
-        let bytes = Zeroizing::new(serde_json::to_vec(body).map_err(|e| e.to_string())?);
+        // The body may hold a token: it is written once into a buffer of its exact size (a
+        // growing buffer would leave copies behind) and wiped when the client is done with it.
+        let mut length = Counter(0);
+        serde_json::to_writer(&mut length, body).map_err(|e| e.to_string())?;
+        let mut bytes = Zeroizing::new(Vec::with_capacity(length.0));
+        serde_json::to_writer(&mut *bytes, body).map_err(|e| e.to_string())?;
         let request = self
             .client
             .post(url)
@@ -224,6 +229,20 @@ impl Http {
     }
 }
 
+/// Counts the bytes written to it.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 = self.0.saturating_add(bytes.len());
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// HTTPS, or plain HTTP to a loopback address (tokens and signatures never go in the clear
 /// over a network).
 fn check_url(url: &str) -> Result<(), String> {
@@ -256,7 +275,8 @@ pub fn fulcio_certificate(
         "{}/api/v2/signingCert",
         endpoints.fulcio.trim_end_matches('/')
     );
-    // Borrowed, not copied: the token's only other copy is the request body, wiped after use.
+    // Borrowed, not copied: the token's only other copy here is the request body, wiped after
+    // use.
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Request<'a> {
@@ -436,6 +456,12 @@ mod tests {
         text.parse().unwrap()
     }
 
+    fn rekor_at(logs: &Value, time: &str) -> Option<String> {
+        services_from_signing_config(&config(logs.clone()), at(time))
+            .unwrap()
+            .rekor
+    }
+
     #[test]
     fn a_signing_config_gives_the_newest_service_valid_now() {
         let logs = json!([
@@ -444,33 +470,46 @@ mod tests {
             {"url": "https://next", "majorApiVersion": 1, "validFor": {"start": "2030-01-01T00:00:00Z"}},
             {"url": "https://v2", "majorApiVersion": 2, "validFor": {"start": "2025-01-01T00:00:00Z"}},
         ]);
-        let endpoints =
-            endpoints_from_signing_config(&config(logs.clone()), at("2026-12-05T00:00:00Z"))
-                .unwrap();
-        assert_eq!(endpoints.rekor, "https://current");
-        assert_eq!(endpoints.fulcio, "https://fulcio");
-        assert_eq!(endpoints.timestamp.as_deref(), Some("https://tsa"));
-        // Before the current shard started, the old one; the end of a window is exclusive.
-        let endpoints =
-            endpoints_from_signing_config(&config(logs.clone()), at("2024-01-01T00:00:00Z"))
-                .unwrap();
-        assert_eq!(endpoints.rekor, "https://old");
+        let named = services_from_signing_config(&config(logs.clone()), at("2026-12-05T00:00:00Z"))
+            .unwrap();
+        assert_eq!(named.rekor.as_deref(), Some("https://current"));
+        assert_eq!(named.fulcio.as_deref(), Some("https://fulcio"));
+        assert_eq!(named.timestamp.as_deref(), Some("https://tsa"));
+        // Before the current shard started, the old one.
+        assert_eq!(
+            rekor_at(&logs, "2024-01-01T00:00:00Z").as_deref(),
+            Some("https://old")
+        );
         // Before anything started: no log valid then.
-        let error =
-            endpoints_from_signing_config(&config(logs), at("2020-01-01T00:00:00Z")).unwrap_err();
-        assert!(error.contains("no Rekor v1 log"), "{error}");
+        assert_eq!(rekor_at(&logs, "2020-01-01T00:00:00Z"), None);
     }
 
     #[test]
-    fn a_v2_only_config_or_a_bad_window_is_refused() {
+    fn a_window_ends_before_its_end_time() {
+        let old = json!([{"url": "https://old", "majorApiVersion": 1, "validFor": {"start": "2021-01-01T00:00:00Z", "end": "2025-01-01T00:00:00Z"}}]);
+        assert_eq!(
+            rekor_at(&old, "2024-12-31T23:59:59Z").as_deref(),
+            Some("https://old")
+        );
+        assert_eq!(rekor_at(&old, "2025-01-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn the_counter_sizes_a_body_exactly() {
+        let body = json!({"credentials": {"oidcIdentityToken": "t".repeat(1000)}, "x": [1, 2]});
+        let mut length = Counter(0);
+        serde_json::to_writer(&mut length, &body).unwrap();
+        assert_eq!(length.0, serde_json::to_vec(&body).unwrap().len());
+    }
+
+    #[test]
+    fn a_v2_only_config_names_no_log_and_a_bad_window_is_refused() {
         let v2 = json!([{"url": "https://v2", "majorApiVersion": 2, "validFor": {"start": "2025-01-01T00:00:00Z"}}]);
-        let error =
-            endpoints_from_signing_config(&config(v2), at("2026-12-05T00:00:00Z")).unwrap_err();
-        assert!(error.contains("API version 1"), "{error}");
+        assert_eq!(rekor_at(&v2, "2026-12-05T00:00:00Z"), None);
         let bad =
             json!([{"url": "https://x", "majorApiVersion": 1, "validFor": {"start": "yesterday"}}]);
         let error =
-            endpoints_from_signing_config(&config(bad), at("2026-12-05T00:00:00Z")).unwrap_err();
+            services_from_signing_config(&config(bad), at("2026-12-05T00:00:00Z")).unwrap_err();
         assert!(error.contains("is not a time"), "{error}");
     }
 }
