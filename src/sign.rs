@@ -140,19 +140,14 @@ fn sign_legacy(
     append_legacy_layer(store, &tag, layer, &payload, MAX_SIGNATURE_BYTES)
 }
 
-/// Adds a keyless signature's certificate, log entry and timestamp to a legacy layer, in
-/// cosign's annotations. A key-based signature's log entry goes in the bundle annotation alone.
+/// Adds a signature's evidence to a legacy layer, in cosign's annotations: a keyless
+/// signature's certificate and chain, the log entry and the timestamp.
 pub(crate) fn add_evidence(layer: &mut Descriptor, evidence: &Evidence) -> Result<(), SignError> {
     let Some(entry) = &evidence.log_entry else {
         return Ok(());
     };
     let rekor = entry.to_rekor_bundle();
     let annotations = layer.annotations.get_or_insert_with(Default::default);
-    if evidence.certificates.is_empty() {
-        let value = serde_json::to_string(&rekor).map_err(|e| SignError::Build(e.to_string()))?;
-        annotations.insert(sigstore_annotations::REKOR_BUNDLE.to_string(), value);
-        return Ok(());
-    }
     let extra = sigstore_annotations::annotations(
         &evidence.certificates,
         &rekor,

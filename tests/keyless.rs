@@ -560,7 +560,7 @@ fn logged_with_key(lab: &Lab, private: &Path, command: &str, extra: &[&str]) {
             format.into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        args.extend(lab.sigstore.flags());
+        args.extend(lab.sigstore.rekor_flags());
         args.push(lab.reference());
         let out = modelseal()
             .args(&args)
@@ -757,7 +757,7 @@ fn a_key_signatures_log_entry_must_verify_against_the_trusted_root() {
         private.display().to_string(),
     ];
     args.extend(["--tlog-upload", "--format", "legacy", "-a", "note=other"].map(String::from));
-    args.extend(lab.sigstore.flags());
+    args.extend(lab.sigstore.rekor_flags());
     args.push(lab.reference());
     let out = modelseal()
         .args(&args)
@@ -804,6 +804,71 @@ fn a_key_signatures_log_entry_must_verify_against_the_trusted_root() {
             stdout(&out)
         );
     }
+}
+
+#[test]
+fn a_key_signature_is_stamped_when_logged_and_service_flags_are_never_ignored() {
+    let lab = Lab::new();
+    let (private, public) = keys(&lab.ws, "k");
+    let stamp = lab.sigstore.timestamp_url();
+    let before = snapshot(&lab.ws.layout());
+    let sign = |extra: &[&str]| {
+        let mut args = vec![
+            "sign",
+            "--key",
+            private.to_str().unwrap(),
+            "--format",
+            "legacy",
+        ];
+        args.extend(extra);
+        let reference = lab.reference();
+        args.push(&reference);
+        run(&args)
+    };
+    // Flags this signing would not use are errors, and nothing is written.
+    assert_fails(
+        &sign(&["--timestamp-server-url", &stamp]),
+        2,
+        "add --tlog-upload",
+    );
+    assert_fails(
+        &sign(&["--rekor-url", &lab.sigstore.url]),
+        2,
+        "add --tlog-upload",
+    );
+    let fulcio = ["--fulcio-url", lab.sigstore.url.as_str(), "--tlog-upload"];
+    assert_fails(&sign(&fulcio), 2, "--fulcio-url applies to --keyless");
+    assert_eq!(snapshot(&lab.ws.layout()), before);
+    // Logged and stamped, the legacy layer carries both, as cosign writes them, and both verify.
+    let out = sign(&[
+        "--tlog-upload",
+        "--rekor-url",
+        &lab.sigstore.url,
+        "--timestamp-server-url",
+        &stamp,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let layer = sig_layer_with_key(&lab);
+    assert!(layer.annotation(sigstore_annotations::TIMESTAMP).is_some());
+    let root = lab.sigstore.trusted_root.display().to_string();
+    let out = verify_key(&lab, &public, "verify", &["--trusted-root", &root]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    // A stamp that is there must verify too.
+    let original = layer.clone();
+    tamper_sig_layer(&lab, |layer| {
+        *layer = original.clone();
+        layer.annotations.as_mut().unwrap().insert(
+            sigstore_annotations::TIMESTAMP.into(),
+            r#"{"SignedRFC3161Timestamp":"MAA="}"#.into(),
+        );
+    });
+    let out = verify_key(&lab, &public, "verify", &["--trusted-root", &root]);
+    assert_fails(&out, 1, "no signature of");
+    assert!(
+        stdout(&out).contains("its RFC 3161 timestamp does not verify against the trusted root"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

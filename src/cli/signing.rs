@@ -92,9 +92,38 @@ impl SigningArgs {
         Ok(endpoints)
     }
 
+    /// A service flag that this signing would not use is a mistake to point out, not to pass
+    /// over: a key-based signature reaches Rekor (and a timestamp authority) only with
+    /// --tlog-upload, and Fulcio never.
+    fn check_services_are_used(&self) -> anyhow::Result<()> {
+        if self.key.is_none() {
+            return Ok(());
+        }
+        if self.fulcio_url.is_some() {
+            bail!("--fulcio-url applies to --keyless: a key needs no certificate");
+        }
+        let logging_flags = [
+            ("--rekor-url", self.rekor_url.is_some()),
+            (
+                "--timestamp-server-url",
+                self.timestamp_server_url.is_some(),
+            ),
+            ("--signing-config", self.signing_config.is_some()),
+        ];
+        if let Some((flag, _)) = logging_flags.iter().find(|(_, given)| *given)
+            && !self.tlog_upload
+        {
+            bail!(
+                "{flag} is used when a key-based signature is logged: add --tlog-upload, or sign --keyless"
+            );
+        }
+        Ok(())
+    }
+
     /// Reads the key (or checks that a token can be had) before any work is done, so that a
     /// bad key costs nothing and attaches nothing.
     pub fn prepare(&self) -> anyhow::Result<Prepared> {
+        self.check_services_are_used()?;
         let endpoints = self.endpoints()?;
         let credentials = match (&self.key, self.keyless) {
             (Some(path), false) => Credentials::Key {

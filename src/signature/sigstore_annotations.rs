@@ -213,7 +213,8 @@ fn pem_certificates(text: &str, what: &str) -> Result<Vec<Vec<u8>>, String> {
         .collect()
 }
 
-/// The annotations cosign writes for a keyless legacy layer.
+/// The annotations cosign writes for a legacy layer's evidence: the certificate and chain of a
+/// keyless signature (none for a key's), the Rekor entry, and the RFC 3161 timestamp if any.
 pub fn annotations(
     certificate_chain: &[Vec<u8>],
     rekor: &RekorBundle,
@@ -228,17 +229,14 @@ pub fn annotations(
             })
             .collect()
     };
-    let (leaf, chain) = certificate_chain
-        .split_first()
-        .ok_or("no certificate to annotate")?;
-    let mut annotations = Annotations::from([
-        (CERTIFICATE.to_string(), pem(std::slice::from_ref(leaf))),
-        (CHAIN.to_string(), pem(chain)),
-        (
-            REKOR_BUNDLE.to_string(),
-            serde_json::to_string(rekor).map_err(|e| e.to_string())?,
-        ),
-    ]);
+    let mut annotations = Annotations::from([(
+        REKOR_BUNDLE.to_string(),
+        serde_json::to_string(rekor).map_err(|e| e.to_string())?,
+    )]);
+    if let Some((leaf, chain)) = certificate_chain.split_first() {
+        annotations.insert(CERTIFICATE.to_string(), pem(std::slice::from_ref(leaf)));
+        annotations.insert(CHAIN.to_string(), pem(chain));
+    }
     if let Some(stamp) = timestamp {
         let value = SignedTimestamp {
             signed: STANDARD.encode(stamp),

@@ -82,6 +82,10 @@ impl KeyLogVerifier {
                 "its transparency log entry does not verify against the {} ({error}): name the trusted root of the log it was written to",
                 self.root.describe()
             ),
+            sigstore_verify::Error::Timestamp(_) => format!(
+                "its RFC 3161 timestamp does not verify against the {} ({error})",
+                self.root.describe()
+            ),
             _ => format!("its transparency log entry is not this signature's ({error})"),
         }
     }
