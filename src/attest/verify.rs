@@ -7,13 +7,12 @@
 use sigstore_types::dsse::DsseEnvelope;
 
 use super::attach::{DSSE_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION};
-use super::dsse;
 use super::predicate::MAX_ATTESTATION_BYTES;
 use super::slsa;
 use super::statement::{PAYLOAD_TYPE, Statement};
 use crate::oci::{Descriptor, Digest, ImageManifest, Store, StoreError, fetch_blob};
 use crate::reference::Target;
-use crate::signature::sigstore_annotations::{self, Content};
+use crate::signature::sigstore_annotations::Content;
 use crate::signature::{Format, SIGN_PREDICATE_TYPE, bundle, legacy};
 use crate::verify::{Authority, Failure, VerifyError, contain, open_bundle_referrer, split};
 
@@ -193,16 +192,6 @@ fn open_envelope_layer(
             envelope.payload_type
         )));
     }
-    let logged = match authority {
-        Authority::Key(authority) => {
-            dsse::verify(&authority.key, &envelope)
-                .map_err(|e| Failure::Rejected(e.to_string()))?;
-            authority.check_layer_log(layer, Content::Envelope(&envelope), subject)?
-        }
-        Authority::Keyless(verifier) => {
-            let bundle = sigstore_annotations::to_bundle(layer, Content::Envelope(&envelope))?;
-            verifier.verify_envelope(&bundle, subject)?.integrated_time
-        }
-    };
+    let logged = authority.verify_layer(layer, Content::Envelope(&envelope), subject)?;
     Ok((bundle::read_statement(&envelope)?, logged))
 }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use sigstore_types::Bundle;
 
+use crate::attest::dsse;
+use crate::attest::statement::Statement;
 use crate::keys::PublicKey;
 use crate::oci::{Descriptor, Digest};
 use crate::signature::bundle;
@@ -16,6 +18,62 @@ use crate::sigstore::{KeyLogVerifier, KeylessVerifier, TrustRoot};
 pub enum Authority {
     Key(Box<KeyAuthority>),
     Keyless(Arc<KeylessVerifier>),
+}
+
+impl Authority {
+    /// A bundle's DSSE envelope verified by this authority, with the statement naming
+    /// `subject`: the statement, and when a transparency log recorded it, if it did.
+    pub(crate) fn open_bundle(
+        &self,
+        parsed: &Bundle,
+        subject: &Digest,
+    ) -> Result<(Statement, Option<String>), String> {
+        match self {
+            Authority::Key(authority) => {
+                let statement = bundle::open(parsed, &authority.key)?;
+                Ok((statement, authority.check_envelope_log(parsed, subject)?))
+            }
+            Authority::Keyless(verifier) => {
+                // Certificate, log entry, identity, envelope signature and the statement naming
+                // `subject`, all checked before the statement is read.
+                let signed = verifier.verify_envelope(parsed, subject)?;
+                Ok((bundle::statement(parsed)?, signed.integrated_time))
+            }
+        }
+    }
+
+    /// What a legacy layer signs, verified by this authority over the exact bytes read,
+    /// together with the Sigstore material its annotations carry (an envelope's statement
+    /// naming `subject`): when a transparency log recorded it, if it did.
+    pub(crate) fn verify_layer(
+        &self,
+        layer: &Descriptor,
+        content: Content<'_>,
+        subject: &Digest,
+    ) -> Result<Option<String>, String> {
+        match self {
+            Authority::Key(authority) => {
+                match content {
+                    Content::Message { payload, signature } => {
+                        authority.key.verify(payload, signature)
+                    }
+                    Content::Envelope(envelope) => dsse::verify(&authority.key, envelope),
+                }
+                .map_err(|e| e.to_string())?;
+                authority.check_layer_log(layer, content, subject)
+            }
+            Authority::Keyless(verifier) => {
+                let parsed = sigstore_annotations::to_bundle(layer, content)?;
+                let signed = match content {
+                    Content::Message { payload, .. } => {
+                        verifier.verify_message(&parsed, payload)?
+                    }
+                    Content::Envelope(_) => verifier.verify_envelope(&parsed, subject)?,
+                };
+                Ok(signed.integrated_time)
+            }
+        }
+    }
 }
 
 /// A key, and how the transparency log entries its signatures may carry are checked.
@@ -59,7 +117,7 @@ impl KeyAuthority {
 
     /// The bundle's log entries, if it carries any, verified with the statement naming
     /// `subject`; when the log recorded it.
-    pub(crate) fn check_envelope_log(
+    fn check_envelope_log(
         &self,
         bundle: &Bundle,
         subject: &Digest,
@@ -83,7 +141,7 @@ impl KeyAuthority {
 
     /// The log entry a legacy layer's annotations carry, if any, verified over what the
     /// layer signs (an envelope's statement naming `subject`); when the log recorded it.
-    pub(crate) fn check_layer_log(
+    fn check_layer_log(
         &self,
         layer: &Descriptor,
         content: Content<'_>,

@@ -13,7 +13,7 @@ use crate::oci::{
     ANNOTATION_CREATED, Descriptor, Digest, ImageManifest, Store, StoreError, fetch_blob,
 };
 use crate::reference::Target;
-use crate::signature::sigstore_annotations::{self, Content};
+use crate::signature::sigstore_annotations::Content;
 use crate::signature::{
     Format, MAX_SIGNATURE_BYTES, SIGN_PREDICATE_TYPE, bundle, legacy, simple_signing,
 };
@@ -212,19 +212,7 @@ pub(crate) fn open_bundle_referrer(
     }
     let blob = fetch_blob(store, layer, max_bytes)?;
     let parsed = bundle::parse(&blob)?;
-    match authority {
-        Authority::Key(authority) => {
-            let statement = bundle::open(&parsed, &authority.key)?;
-            let logged = authority.check_envelope_log(&parsed, subject)?;
-            Ok((statement, logged))
-        }
-        Authority::Keyless(verifier) => {
-            // Certificate, log entry, identity, envelope signature and the statement naming
-            // `subject`, all checked before the statement is read.
-            let signed = verifier.verify_envelope(&parsed, subject)?;
-            Ok((bundle::statement(&parsed)?, signed.integrated_time))
-        }
-    }
+    Ok(authority.open_bundle(&parsed, subject)?)
 }
 
 fn check_legacy(
@@ -303,19 +291,7 @@ fn check_legacy_layer(
         payload: &payload,
         signature: &signature,
     };
-    let logged = match expect.authority {
-        Authority::Key(authority) => {
-            authority
-                .key
-                .verify(&payload, &signature)
-                .map_err(|e| Failure::Rejected(e.to_string()))?;
-            authority.check_layer_log(layer, content, subject)?
-        }
-        Authority::Keyless(verifier) => {
-            let bundle = sigstore_annotations::to_bundle(layer, content)?;
-            verifier.verify_message(&bundle, &payload)?.integrated_time
-        }
-    };
+    let logged = expect.authority.verify_layer(layer, content, subject)?;
     simple_signing::check(&payload, subject, expect.annotations)?;
     Ok(((), logged))
 }
