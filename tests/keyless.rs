@@ -712,6 +712,16 @@ fn a_key_signatures_log_entry_must_verify_against_the_trusted_root() {
         stdout(&out)
     );
 
+    // A trusted root the user names must load, whether or not any signature is logged.
+    let missing = lab.ws.path("no-such-root.json");
+    let out = verify_key(
+        &lab,
+        &public,
+        "verify",
+        &["--trusted-root", missing.to_str().unwrap()],
+    );
+    assert_fails(&out, 2, "no-such-root.json");
+
     // --insecure-ignore-tlog checks the key's signature alone, as cosign's flag does (and says
     // no log time); it is refused for keyless verification.
     let out = verify_key(&lab, &public, "verify", &["--insecure-ignore-tlog"]);

@@ -305,11 +305,9 @@ fn load_authority(spec: &model::AuthoritySpec, base: &Path) -> Result<Authority,
     let root = policy_root(key_spec.trusted_root.as_deref(), base);
     Ok(Authority {
         name: spec.name.clone(),
-        verifier: crate::verify::Authority::Key(Box::new(if key_spec.require_log {
-            KeyAuthority::requiring_log(key, &root)?
-        } else {
-            KeyAuthority::new(key, &root)?
-        })),
+        verifier: crate::verify::Authority::Key(Box::new(
+            KeyAuthority::new(key, &root)?.require_log(key_spec.require_log),
+        )),
     })
 }
 

@@ -4,17 +4,22 @@
 //! and the entry describing this very signature), so that an entry is either sound or a
 //! rejection, never decoration.
 
-use sigstore_verify::types::{Bundle, DerPublicKey, Sha256Hash};
+use std::sync::OnceLock;
+
+use sigstore_verify::types::{Bundle, DerPublicKey};
 use sigstore_verify::{PublicKeyVerificationPolicy, Verifier};
 
+use super::keyless::subject_hash;
 use super::trust::TrustRoot;
 use crate::keys::PublicKey;
-use crate::oci::{Algorithm as DigestAlgorithm, Digest};
+use crate::oci::Digest;
 
 /// Verifies the log entries of key-based signatures against one trusted root.
 pub struct KeyLogVerifier {
-    verifier: Verifier,
     root: TrustRoot,
+    /// Loaded for the first entry to check: most key-based signatures carry none, and loading
+    /// a root costs more than verifying them.
+    verifier: OnceLock<Result<Verifier, String>>,
 }
 
 impl std::fmt::Debug for KeyLogVerifier {
@@ -27,10 +32,23 @@ impl std::fmt::Debug for KeyLogVerifier {
 
 impl KeyLogVerifier {
     pub fn new(root: &TrustRoot) -> Result<KeyLogVerifier, String> {
-        Ok(KeyLogVerifier {
-            verifier: root.verifier()?,
+        let log = KeyLogVerifier {
             root: root.clone(),
-        })
+            verifier: OnceLock::new(),
+        };
+        // A root the user names is loaded now: a bad file is an error before anything is
+        // judged, not a rejection of every logged signature.
+        if let TrustRoot::File(_) = root {
+            log.verifier()?;
+        }
+        Ok(log)
+    }
+
+    fn verifier(&self) -> Result<&Verifier, String> {
+        self.verifier
+            .get_or_init(|| self.root.verifier())
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// A bundle holding a DSSE envelope signed by `key`, whose statement names `subject`.
@@ -41,15 +59,9 @@ impl KeyLogVerifier {
         subject: &Digest,
         key: &PublicKey,
     ) -> Result<Option<String>, String> {
-        if subject.algorithm() != DigestAlgorithm::Sha256 {
-            return Err(format!(
-                "a logged signature binds a SHA-256 subject; {subject} is not one"
-            ));
-        }
-        let digest = Sha256Hash::from_hex(subject.hex()).map_err(|e| e.to_string())?;
         let result = self
-            .verifier
-            .verify(digest, bundle, &policy(key)?)
+            .verifier()?
+            .verify(subject_hash(subject)?, bundle, &policy(key)?)
             .map_err(|e| self.rejected(e))?;
         logged(&result)
     }
@@ -62,7 +74,7 @@ impl KeyLogVerifier {
         key: &PublicKey,
     ) -> Result<Option<String>, String> {
         let result = self
-            .verifier
+            .verifier()?
             .verify(payload, bundle, &policy(key)?)
             .map_err(|e| self.rejected(e))?;
         logged(&result)

@@ -48,15 +48,9 @@ impl KeylessVerifier {
 
     /// A bundle holding a DSSE envelope whose in-toto statement names `subject`.
     pub fn verify_envelope(&self, bundle: &Bundle, subject: &Digest) -> Result<SignedBy, String> {
-        if subject.algorithm() != DigestAlgorithm::Sha256 {
-            return Err(format!(
-                "keyless verification binds SHA-256 subjects; {subject} is not one"
-            ));
-        }
-        let digest = Sha256Hash::from_hex(subject.hex()).map_err(|e| e.to_string())?;
         let result = self
             .verifier
-            .verify(digest, bundle, &self.identity.policy())
+            .verify(subject_hash(subject)?, bundle, &self.identity.policy())
             .map_err(|e| e.to_string())?;
         self.signed_by(&result)
     }
@@ -88,4 +82,14 @@ impl KeylessVerifier {
             integrated_time: result.integrated_time().map(|t| t.to_string()),
         })
     }
+}
+
+/// The SHA-256 a Sigstore statement binds for `subject`: other digests are not bound.
+pub(super) fn subject_hash(subject: &Digest) -> Result<Sha256Hash, String> {
+    if subject.algorithm() != DigestAlgorithm::Sha256 {
+        return Err(format!(
+            "a Sigstore signature binds a SHA-256 subject; {subject} is not one"
+        ));
+    }
+    Sha256Hash::from_hex(subject.hex()).map_err(|e| e.to_string())
 }

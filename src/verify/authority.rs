@@ -97,13 +97,13 @@ impl KeyAuthority {
         })
     }
 
-    /// A key whose signatures must carry a log entry that verifies against `root`, so that
-    /// stripping the entry does not leave the key's signature alone to count.
-    pub fn requiring_log(key: PublicKey, root: &TrustRoot) -> Result<KeyAuthority, String> {
-        Ok(KeyAuthority {
-            require_log: true,
-            ..KeyAuthority::new(key, root)?
-        })
+    /// With `required`, a signature must carry a log entry, so that stripping the entry does
+    /// not leave the key's signature alone to count.
+    pub fn require_log(self, required: bool) -> KeyAuthority {
+        KeyAuthority {
+            require_log: required,
+            ..self
+        }
     }
 
     /// A key whose signatures' log entries are not looked at.
