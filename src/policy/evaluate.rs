@@ -402,16 +402,13 @@ fn attestations(
         )? {
             Ok(warned) => {
                 warnings.extend(warned);
-                let mut item = json!({
+                evidence.push(json!({
                     "authority": candidate.authority,
                     "attestation": candidate.source,
                     "predicateType": candidate.statement.predicate_type,
                     "time": candidate.time.as_ref().ok().map(ToString::to_string),
-                });
-                if let (Some(logged), Some(fields)) = (&candidate.logged, item.as_object_mut()) {
-                    fields.insert("logged".into(), logged.clone().into());
-                }
-                evidence.push(item);
+                    "logged": candidate.logged,
+                }));
             }
             Err(reason) => {
                 denied = true;
