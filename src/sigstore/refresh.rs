@@ -25,20 +25,27 @@ pub enum Repository {
     },
 }
 
+impl Repository {
+    /// The repository's URL and the TUF root to bootstrap trust from.
+    fn source(&self) -> (&str, &[u8]) {
+        match self {
+            Repository::PublicGood => (
+                SigstoreInstance::PublicGood.tuf_url(),
+                SigstoreInstance::PublicGood.tuf_root(),
+            ),
+            Repository::Staging => (
+                SigstoreInstance::Staging.tuf_url(),
+                SigstoreInstance::Staging.tuf_root(),
+            ),
+            Repository::Custom { url, root } => (url, root),
+        }
+    }
+}
+
 /// Fetches and verifies the trusted root; `cache` keeps verified metadata between runs, so
 /// that a repository cannot roll back to older metadata once newer was seen.
 pub fn fetch(repository: &Repository, cache: Option<&Path>) -> Result<Vec<u8>, String> {
-    let (url, root): (&str, &[u8]) = match repository {
-        Repository::PublicGood => (
-            SigstoreInstance::PublicGood.tuf_url(),
-            SigstoreInstance::PublicGood.tuf_root(),
-        ),
-        Repository::Staging => (
-            SigstoreInstance::Staging.tuf_url(),
-            SigstoreInstance::Staging.tuf_root(),
-        ),
-        Repository::Custom { url, root } => (url, root),
-    };
+    let (url, root) = repository.source();
     let http = Http::for_signed_content()?;
     let transport = HttpRepository::new(url)
         .map_err(|e| format!("{url} is not a TUF repository URL: {e}"))?
@@ -69,11 +76,7 @@ pub fn default_cache(repository: &Repository) -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
-    let url = match repository {
-        Repository::PublicGood => SigstoreInstance::PublicGood.tuf_url(),
-        Repository::Staging => SigstoreInstance::Staging.tuf_url(),
-        Repository::Custom { url, .. } => url,
-    };
+    let (url, _) = repository.source();
     let name: String = url
         .trim_start_matches("https://")
         .trim_start_matches("http://")
