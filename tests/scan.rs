@@ -297,6 +297,20 @@ fn a_clean_scan_is_attested_and_verifies() {
     ws.pack("v1");
     let layout = ws.layout_ref("v1");
     let (key, public) = keys(&ws, "signer");
+    // A key without --attest would sign nothing: said, not passed over; nothing is attached.
+    let before = snapshot(&ws.layout());
+    let out = run(&["scan", &layout, "--key", key.to_str().unwrap()]);
+    assert_fails(&out, 2, "add --attest");
+    let out = run(&[
+        "provenance",
+        &layout,
+        "--builder-id",
+        "https://ci.example.com",
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert_fails(&out, 2, "add --attest");
+    assert_eq!(snapshot(&ws.layout()), before);
     let out = run(&["scan", &layout, "--attest", "--key", key.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("clean"), "{}", stdout(&out));

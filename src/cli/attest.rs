@@ -9,10 +9,11 @@ use modelseal::attest::verify::{CheckedAttestation, verify_attestations};
 use modelseal::clock::now_text;
 use modelseal::files::read_limited;
 use modelseal::modelpack::ModelPack;
-use modelseal::oci::Access;
+use modelseal::oci::{Access, Descriptor, Store};
 use modelseal::reference::Reference;
 use modelseal::scan::SCAN_PREDICATE_TYPE;
 use modelseal::scan::import::{MAX_REPORT_BYTES, ReportKind, import};
+use modelseal::sign::Signed;
 use modelseal::signature::Format;
 use serde_json::{Value, json};
 
@@ -21,7 +22,7 @@ use super::identity::{IdentityArgs, SignerName, authority};
 use super::inspect::printable;
 use super::output::{OutputFormat, print_json};
 use super::sign::repository_name;
-use super::signing::SigningArgs;
+use super::signing::{Prepared, SigningArgs};
 
 #[derive(clap::Args)]
 pub struct AttestArgs {
@@ -102,17 +103,15 @@ pub fn run_attest(args: AttestArgs) -> anyhow::Result<()> {
         }
         (None, None) => bail!("give --predicate FILE (or --import with --type scan)"),
     };
-    let repository = repository_name(&args.reference);
-    let attached = args.signing.prepare()?.with_signer(|signer| {
-        let request = AttestRequest {
-            signer,
-            format: args.format,
-            predicate_type: &predicate_type,
-            predicate,
-            repository: &repository,
-        };
-        Ok(attest(store.as_ref(), &subject, request)?)
-    })?;
+    let attached = sign_and_attach(
+        &args.signing.prepare()?,
+        store.as_ref(),
+        &subject,
+        &args.reference,
+        args.format,
+        &predicate_type,
+        predicate,
+    )?;
     let pinned = args.reference.pinned(subject.digest.clone());
     match args.output {
         OutputFormat::Json => print_json(&json!({
@@ -217,4 +216,28 @@ pub fn print_report(
     }
     let verified = checked.iter().filter(|c| c.outcome.is_ok()).count();
     outln!("{verified} of {} attestations verified", checked.len());
+}
+
+/// Signs `predicate` about `subject` (resolved once, by digest) with the prepared credentials
+/// and attaches it in `format`: what `attest`, `scan --attest` and `provenance --attest` do.
+pub fn sign_and_attach(
+    signing: &Prepared,
+    store: &dyn Store,
+    subject: &Descriptor,
+    reference: &Reference,
+    format: Format,
+    predicate_type: &str,
+    predicate: Value,
+) -> anyhow::Result<Signed> {
+    let repository = repository_name(reference);
+    signing.with_signer(|signer| {
+        let request = AttestRequest {
+            signer,
+            format,
+            predicate_type,
+            predicate,
+            repository: &repository,
+        };
+        Ok(attest(store, subject, request)?)
+    })
 }

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use modelseal::attest::attach::{AttestRequest, attest};
 use modelseal::attest::provenance::{
     BuildContext, BuildFile, ProvenanceInput, pinned_material, predicate,
 };
@@ -12,7 +11,7 @@ use modelseal::oci::{Access, Digest};
 use modelseal::reference::Reference;
 use modelseal::signature::Format;
 
-use super::sign::repository_name;
+use super::attest::sign_and_attach;
 use super::signing::SigningArgs;
 
 #[derive(clap::Args)]
@@ -121,24 +120,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let provenance = predicate(&pack, &input)?;
     let value = serde_json::to_value(&provenance)?;
     // The key is read before anything is attached, so a bad key attaches nothing.
-    let signing = match args.attest {
-        true => Some(args.signing.prepare()?),
-        false => None,
-    };
+    let signing = args.signing.prepare_if(args.attest)?;
     super::output::print_json(&value)?;
     if let Some(signing) = signing {
         let store = super::open_store(&args.reference, Access::Read)?;
-        let repository = repository_name(&args.reference);
-        let attached = signing.with_signer(|signer| {
-            let request = AttestRequest {
-                signer,
-                format: args.format,
-                predicate_type: PROVENANCE_V1,
-                predicate: value,
-                repository: &repository,
-            };
-            Ok(attest(store.as_ref(), &pack.descriptor, request)?)
-        })?;
+        let attached = sign_and_attach(
+            &signing,
+            store.as_ref(),
+            &pack.descriptor,
+            &args.reference,
+            args.format,
+            PROVENANCE_V1,
+            value,
+        )?;
         eprintln!(
             "Attested {} ({PROVENANCE_V1}, {} format): {}",
             args.reference.pinned(pack.descriptor.digest.clone()),

@@ -1,15 +1,14 @@
 //! `scan`: the built-in scanner over a ModelPack's layers, and its result as an attestation.
 
-use modelseal::attest::attach::{AttestRequest, attest};
 use modelseal::oci::Access;
 use modelseal::reference::Reference;
 use modelseal::scan::{SCAN_PREDICATE_TYPE, Scan, scan};
 use modelseal::signature::Format;
 
 use super::Rejected;
+use super::attest::sign_and_attach;
 use super::inspect::printable;
 use super::output::{OutputFormat, print_json};
-use super::sign::repository_name;
 use super::signing::SigningArgs;
 
 #[derive(clap::Args)]
@@ -31,10 +30,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     // The key is read first, so that a bad key costs no scan.
-    let signing = match args.attest {
-        true => Some(args.signing.prepare()?),
-        false => None,
-    };
+    let signing = args.signing.prepare_if(args.attest)?;
     let started = modelseal::clock::now_text();
     let pack = super::inspect::read(&args.reference)?;
     let store = super::open_store(&args.reference, Access::Read)?;
@@ -46,16 +42,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         OutputFormat::Text => print_report(&pinned, &result),
     }
     if let Some(signing) = signing {
-        let attached = signing.with_signer(|signer| {
-            let request = AttestRequest {
-                signer,
-                format: args.format,
-                predicate_type: SCAN_PREDICATE_TYPE,
-                predicate,
-                repository: &repository_name(&args.reference),
-            };
-            Ok(attest(store.as_ref(), &pack.descriptor, request)?)
-        })?;
+        let attached = sign_and_attach(
+            &signing,
+            store.as_ref(),
+            &pack.descriptor,
+            &args.reference,
+            args.format,
+            SCAN_PREDICATE_TYPE,
+            predicate,
+        )?;
         eprintln!(
             "Attested {pinned} ({SCAN_PREDICATE_TYPE}, {} format): {}",
             attached.format, attached.manifest.digest

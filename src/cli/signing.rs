@@ -120,6 +120,24 @@ impl SigningArgs {
         Ok(())
     }
 
+    /// With `attest`, the credentials prepared; without, none, and a signing flag given anyway
+    /// is a mistake to point out (`scan --key K` without `--attest` would sign nothing).
+    pub fn prepare_if(&self, attest: bool) -> anyhow::Result<Option<Prepared>> {
+        let given = self.key.is_some()
+            || self.keyless
+            || self.identity_token.is_some()
+            || self.tlog_upload
+            || self.fulcio_url.is_some()
+            || self.rekor_url.is_some()
+            || self.timestamp_server_url.is_some()
+            || self.signing_config.is_some();
+        match (attest, given) {
+            (true, _) => self.prepare().map(Some),
+            (false, true) => bail!("the signing flags sign the attestation: add --attest"),
+            (false, false) => Ok(None),
+        }
+    }
+
     /// Reads the key (or checks that a token can be had) before any work is done, so that a
     /// bad key costs nothing and attaches nothing.
     pub fn prepare(&self) -> anyhow::Result<Prepared> {
