@@ -42,7 +42,7 @@ impl RegistryStore {
             None => self.referrers_index(subject)?.0.manifests,
         };
         if entries.len() > MAX_REFERRERS {
-            return Err(too_many(subject, entries.len()));
+            return Err(StoreError::too_many_referrers(subject, entries.len()));
         }
         let mut found = Vec::new();
         let mut seen = BTreeSet::new();
@@ -88,7 +88,7 @@ impl RegistryStore {
         while let Some(target) = page.take() {
             pages = pages.saturating_add(1);
             if pages > MAX_PAGES {
-                return Err(too_many(subject, entries.len()));
+                return Err(StoreError::too_many_referrers(subject, entries.len()));
             }
             let response = self.client.send(
                 Method::GET,
@@ -119,7 +119,7 @@ impl RegistryStore {
                     || entry.artifact_type.as_deref() == artifact_type
             }));
             if entries.len() > MAX_REFERRERS {
-                return Err(too_many(subject, entries.len()));
+                return Err(StoreError::too_many_referrers(subject, entries.len()));
             }
         }
         Ok(Some(entries))
@@ -253,10 +253,6 @@ fn filters_applied(headers: &HeaderMap) -> BTreeSet<String> {
         .flat_map(|v| v.split(','))
         .map(|f| f.trim().to_string())
         .collect()
-}
-
-fn too_many(subject: &Digest, count: usize) -> StoreError {
-    StoreError::too_many_referrers(subject, count)
 }
 
 #[cfg(test)]
