@@ -551,24 +551,26 @@ fn sig_layer_with_key(lab: &Lab) -> Descriptor {
 /// `sign`/`attest --key --tlog-upload` in both formats, with the services' Rekor.
 fn logged_with_key(lab: &Lab, private: &Path, command: &str, extra: &[&str]) {
     for format in ["bundle", "legacy"] {
-        let mut args = vec![
-            command.to_string(),
-            "--key".into(),
-            private.display().to_string(),
-            "--tlog-upload".into(),
-            "--format".into(),
-            format.into(),
+        let mut flags = vec![
+            "--tlog-upload",
+            "--format",
+            format,
+            "--rekor-url",
+            &lab.sigstore.url,
         ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args.extend(lab.sigstore.rekor_flags());
-        args.push(lab.reference());
-        let out = modelseal()
-            .args(&args)
-            .env("COSIGN_PASSWORD", "pw")
-            .output()
-            .unwrap();
+        flags.extend(extra);
+        let out = with_key(lab, private, command, &flags);
         assert!(out.status.success(), "{}", stderr(&out));
     }
+}
+
+/// `sign` (or `attest`) `--key PRIVATE` with `extra` flags, on the lab's model.
+fn with_key(lab: &Lab, private: &Path, command: &str, extra: &[&str]) -> Output {
+    let mut args = vec![command, "--key", private.to_str().unwrap()];
+    args.extend(extra);
+    let reference = lab.reference();
+    args.push(&reference);
+    run(&args)
 }
 
 /// `verify` (or `verify-attestation`) with the key and `extra` flags.
@@ -761,19 +763,17 @@ fn a_key_signatures_log_entry_must_verify_against_the_trusted_root() {
             serde_json::from_slice(&store.fetch_manifest(&descriptor).unwrap()).unwrap();
         manifest.layers[0].clone()
     };
-    let mut args = vec![
-        "sign".to_string(),
-        "--key".into(),
-        private.display().to_string(),
+    let rekor = lab.sigstore.url.as_str();
+    let flags = [
+        "--tlog-upload",
+        "--format",
+        "legacy",
+        "-a",
+        "note=other",
+        "--rekor-url",
+        rekor,
     ];
-    args.extend(["--tlog-upload", "--format", "legacy", "-a", "note=other"].map(String::from));
-    args.extend(lab.sigstore.rekor_flags());
-    args.push(lab.reference());
-    let out = modelseal()
-        .args(&args)
-        .env("COSIGN_PASSWORD", "pw")
-        .output()
-        .unwrap();
+    let out = with_key(&lab, &private, "sign", &flags);
     assert!(out.status.success(), "{}", stderr(&out));
     let other = sig_manifest(&lab).1.layers[1].clone();
     assert!(!sigstore_annotations::has_certificate(&other));
@@ -823,17 +823,12 @@ fn a_key_signature_is_stamped_when_logged_and_service_flags_are_never_ignored() 
     let stamp = lab.sigstore.timestamp_url();
     let before = snapshot(&lab.ws.layout());
     let sign = |extra: &[&str]| {
-        let mut args = vec![
+        with_key(
+            &lab,
+            &private,
             "sign",
-            "--key",
-            private.to_str().unwrap(),
-            "--format",
-            "legacy",
-        ];
-        args.extend(extra);
-        let reference = lab.reference();
-        args.push(&reference);
-        run(&args)
+            &[&["--format", "legacy"], extra].concat(),
+        )
     };
     // Flags this signing would not use are errors, and nothing is written.
     assert_fails(

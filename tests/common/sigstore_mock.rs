@@ -65,11 +65,6 @@ impl Sigstore {
         ]
     }
 
-    /// The Rekor flag alone, for key-based signatures that are logged (they use no Fulcio).
-    pub fn rekor_flags(&self) -> Vec<String> {
-        vec!["--rekor-url".into(), self.url.clone()]
-    }
-
     pub fn timestamp_url(&self) -> String {
         format!("{}/api/v1/timestamp", self.url)
     }
