@@ -10,11 +10,13 @@ use super::attach::{DSSE_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION};
 use super::predicate::MAX_ATTESTATION_BYTES;
 use super::slsa;
 use super::statement::{PAYLOAD_TYPE, Statement};
-use crate::oci::{Descriptor, Digest, ImageManifest, Store, StoreError, fetch_blob};
+use crate::oci::{Descriptor, Digest, Store, StoreError, fetch_blob};
 use crate::reference::Target;
 use crate::signature::sigstore_annotations::Content;
 use crate::signature::{Format, SIGN_PREDICATE_TYPE, bundle, legacy};
-use crate::verify::{Authority, Failure, VerifyError, contain, open_bundle_referrer, split};
+use crate::verify::{
+    Authority, Failure, VerifyError, contain, open_bundle_referrer, read_legacy_manifest, split,
+};
 
 /// One attestation found for the subject, and what checking it gave: the verified statement,
 /// or why it does not count.
@@ -119,8 +121,8 @@ fn check_legacy(
         Err(StoreError::TagNotFound { .. }) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let layers = match contain(read_att_manifest(store, &descriptor))? {
-        Ok(layers) => layers,
+    let manifest = match contain(read_legacy_manifest(store, &descriptor, ".att"))? {
+        Ok(manifest) => manifest,
         Err(reason) => {
             checked.push(CheckedAttestation {
                 format: Format::Legacy,
@@ -131,7 +133,7 @@ fn check_legacy(
             return Ok(());
         }
     };
-    for layer in layers {
+    for layer in manifest.layers {
         if layer
             .annotation(PREDICATE_TYPE_ANNOTATION)
             .is_some_and(|t| t != predicate_type)
@@ -150,23 +152,6 @@ fn check_legacy(
         });
     }
     Ok(())
-}
-
-fn read_att_manifest(
-    store: &dyn Store,
-    descriptor: &Descriptor,
-) -> Result<Vec<Descriptor>, Failure> {
-    let bytes = store.fetch_manifest(descriptor)?;
-    let manifest: ImageManifest = crate::json::from_slice_strict(&bytes)
-        .map_err(|e| format!("the .att manifest is not valid: {e}"))?;
-    if manifest.layers.len() > legacy::MAX_LAYERS {
-        return Err(Failure::Rejected(format!(
-            "the .att manifest has {} layers, over the limit of {}",
-            manifest.layers.len(),
-            legacy::MAX_LAYERS
-        )));
-    }
-    Ok(manifest.layers)
 }
 
 /// Reads a legacy attestation layer (a DSSE envelope) and returns its statement once

@@ -227,7 +227,7 @@ fn check_legacy(
         Err(StoreError::TagNotFound { .. }) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let manifest = match read_sig_manifest(store, &descriptor) {
+    let manifest = match read_legacy_manifest(store, &descriptor, ".sig") {
         Ok(m) => m,
         Err(failure) => {
             let outcome = contain(Err(failure))?;
@@ -259,13 +259,19 @@ fn check_legacy(
     Ok(())
 }
 
-fn read_sig_manifest(store: &dyn Store, descriptor: &Descriptor) -> Result<ImageManifest, Failure> {
+/// The manifest of a legacy `.sig` or `.att` tag (`kind`), read strictly and refused whole
+/// past the layer limit cosign reads.
+pub(crate) fn read_legacy_manifest(
+    store: &dyn Store,
+    descriptor: &Descriptor,
+    kind: &str,
+) -> Result<ImageManifest, Failure> {
     let bytes = store.fetch_manifest(descriptor)?;
     let manifest: ImageManifest = crate::json::from_slice_strict(&bytes)
-        .map_err(|e| format!("the .sig manifest is not valid: {e}"))?;
+        .map_err(|e| format!("the {kind} manifest is not valid: {e}"))?;
     if manifest.layers.len() > legacy::MAX_LAYERS {
         return Err(Failure::Rejected(format!(
-            "the .sig manifest has {} layers, over the limit of {}",
+            "the {kind} manifest has {} layers, over the limit of {}",
             manifest.layers.len(),
             legacy::MAX_LAYERS
         )));
