@@ -26,7 +26,15 @@ fi
 
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
-seed() { mkdir -p "corpus/$1"; shift_target=$1; shift; for f in "$@"; do [ -f "$f" ] && cp "$f" "corpus/$shift_target/" || true; done; }
+# seed TARGET FILE...: copies those of the files that exist into TARGET's corpus.
+seed() {
+  local target=$1
+  shift
+  mkdir -p "corpus/$target"
+  for f in "$@"; do
+    if [ -f "$f" ]; then cp "$f" "corpus/$target/"; fi
+  done
+}
 
 python3 ../tests/scan/corpus.py "$seeds/scan"
 seed pickle "$seeds"/scan/*/*.pkl
