@@ -1221,11 +1221,11 @@ fn a_policy_requires_a_keyless_scan_attestation_judged_by_rules() {
         stdout(&out),
         stderr(&out)
     );
-    let said = format!("{}{}", stdout(&out), stderr(&out));
+    let printed = said(&out);
     assert!(
-        said.contains(
+        printed.contains(
             "issuer is https://token.actions.githubusercontent.com, not https://accounts.google.com"
         ),
-        "{said}"
+        "{printed}"
     );
 }

@@ -24,10 +24,6 @@ fn padded(path: &Path, text: &str, size: u64) -> PathBuf {
     path.to_path_buf()
 }
 
-fn said(out: &Output) -> String {
-    format!("{}{}", stdout(out), stderr(out))
-}
-
 /// At `limit` bytes the file is read (whatever happens next, it is not refused for its size);
 /// at `limit + 1` it is refused for its size, with exit 2.
 fn at_and_past(name: &str, limit: u64, run: impl Fn(u64) -> Output, too_large: &str) {

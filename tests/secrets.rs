@@ -46,7 +46,7 @@ fn secrets(key_file: &Path) -> Vec<String> {
 }
 
 fn assert_clean(out: &Output, forms: &[String], what: &str) {
-    let all = format!("{}{}", stdout(out), stderr(out));
+    let all = said(out);
     for form in forms {
         assert!(
             !all.contains(form.as_str()),

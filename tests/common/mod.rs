@@ -165,6 +165,11 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Everything a command printed: standard output, then standard error.
+pub fn said(out: &Output) -> String {
+    format!("{}{}", stdout(out), stderr(out))
+}
+
 /// Asserts the exit status and that standard error says `needle`.
 pub fn assert_fails(out: &Output, code: i32, needle: &str) {
     let err = stderr(out);
