@@ -53,29 +53,28 @@ impl SigningArgs {
             )
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("{} is not a usable signing config", path.display()))?;
+            // Only what this signing contacts must be named (or given by its flag).
             let missing = |what: &str, flag: &str| {
                 anyhow::anyhow!(
                     "{} names no {what} valid now: give {flag}, or a signing config that does",
                     path.display()
                 )
             };
+            let needs_fulcio = self.keyless && self.fulcio_url.is_none();
+            let needs_rekor = (self.keyless || self.tlog_upload) && self.rekor_url.is_none();
             match named.fulcio {
                 Some(url) => endpoints.fulcio = url,
-                None if self.keyless && self.fulcio_url.is_none() => {
+                None if needs_fulcio => {
                     return Err(missing("Fulcio (caUrls, API version 1)", "--fulcio-url"));
                 }
-                // Not contacted: this signing needs no certificate.
                 None => {}
             }
             match named.rekor {
                 Some(url) => endpoints.rekor = url,
-                None if (self.keyless || self.tlog_upload) && self.rekor_url.is_none() => {
-                    return Err(missing(
-                        "Rekor v1 log (rekorTlogUrls, API version 1)",
-                        "--rekor-url",
-                    ));
+                None if needs_rekor => {
+                    let what = "Rekor v1 log (rekorTlogUrls, API version 1)";
+                    return Err(missing(what, "--rekor-url"));
                 }
-                // Not contacted: this signing is not logged.
                 None => {}
             }
             endpoints.timestamp = named.timestamp;
